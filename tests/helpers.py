@@ -1,0 +1,144 @@
+"""Test helpers shared by the test modules (imported as ``helpers``)."""
+import os.path as osp
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
+DATA_ROOT = osp.join(REPO_ROOT, 'tests', 'data')
+
+
+def check_norm_state(modules, train_state):
+    """True when every BatchNorm in ``modules`` has ``training ==
+    train_state`` (mmpretrain's test helper)."""
+    for mod in modules:
+        if isinstance(mod, _BatchNorm) and mod.training != train_state:
+            return False
+    return True
+
+
+def count_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def load_config(path, **cfg_options):
+    cfg = Config.fromfile(
+        path if osp.isabs(path) else osp.join(REPO_ROOT, path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def config_task(cfg):
+    """'cls', 'det' or 'seg' from the config's default scope."""
+    scope = cfg.get('default_scope', 'mmpretrain')
+    return dict(mmpretrain='cls', mmdet='det', mmseg='seg')[scope]
+
+
+def build_model_from_config(cfg):
+    """Build ``cfg.model`` in the config's scope, on CPU, without SyncBN."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model)
+    model = revert_sync_batchnorm(model)
+    model.init_weights()
+    return model
+
+
+def _det_sample(h, w, num_classes, with_mask, rng):
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    sample = DetDataSample()
+    sample.set_metainfo(
+        dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+             scale_factor=(1., 1.), batch_input_shape=(h, w)))
+    boxes = []
+    for _ in range(2):
+        x1, y1 = rng.randint(0, w // 2), rng.randint(0, h // 2)
+        bw, bh = rng.randint(w // 8, w // 2), rng.randint(h // 8, h // 2)
+        boxes.append([x1, y1, min(w - 1, x1 + bw), min(h - 1, y1 + bh)])
+    gt = InstanceData()
+    gt.bboxes = torch.tensor(boxes, dtype=torch.float32)
+    gt.labels = torch.tensor(rng.randint(0, num_classes, size=2))
+    if with_mask:
+        masks = np.zeros((2, h, w), dtype=np.uint8)
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            masks[i, y1:y2, x1:x2] = 1
+        gt.masks = BitmapMasks(masks, h, w)
+    sample.gt_instances = gt
+    return sample
+
+
+def _seg_sample(h, w, num_classes, rng):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    sample = SegDataSample()
+    sample.set_metainfo(
+        dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+             padding_size=[0, 0, 0, 0], scale_factor=(1., 1.),
+             flip=False, flip_direction=None))
+    label = torch.from_numpy(rng.randint(0, num_classes, size=(1, h, w)))
+    sample.gt_sem_seg = PixelData(data=label)
+    return sample
+
+
+def _cls_sample(num_classes, rng):
+    from mmpretrain.structures import DataSample
+    return DataSample().set_gt_label(int(rng.randint(0, num_classes)))
+
+
+def synthetic_batch(cfg, model, input_size, batch_size=2, seed=0):
+    """A raw batch (uint8 images and data samples) for ``cfg``'s task."""
+    rng = np.random.RandomState(seed)
+    h, w = input_size
+    task = config_task(cfg)
+    inputs = [
+        torch.from_numpy(rng.randint(0, 256, size=(3, h, w)).astype(np.uint8))
+        for _ in range(batch_size)
+    ]
+    if task == 'cls':
+        num_classes = model.head.num_classes
+        samples = [_cls_sample(num_classes, rng) for _ in range(batch_size)]
+    elif task == 'det':
+        head = getattr(model, 'bbox_head', None)
+        if head is None:
+            head = model.roi_head.bbox_head
+        with_mask = getattr(model, 'with_mask', False) or hasattr(
+            getattr(model, 'roi_head', None), 'mask_head')
+        samples = [
+            _det_sample(h, w, head.num_classes, with_mask, rng)
+            for _ in range(batch_size)
+        ]
+    else:
+        num_classes = model.decode_head.num_classes
+        samples = [_seg_sample(h, w, num_classes, rng)
+                   for _ in range(batch_size)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def run_loss_and_predict(cfg, input_size, batch_size=2, model=None):
+    """Build ``cfg.model``, run one loss step with backward and one predict
+    step on a synthetic batch; return ``(model, losses, predictions)``."""
+    if model is None:
+        model = build_model_from_config(cfg)
+    model.train()
+    data = model.data_preprocessor(
+        synthetic_batch(cfg, model, input_size, batch_size), training=True)
+    losses = model(**data, mode='loss')
+    parsed, _ = model.parse_losses(losses)
+    assert torch.isfinite(parsed), losses
+    parsed.backward()
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(
+            synthetic_batch(cfg, model, input_size, batch_size),
+            training=False)
+        predictions = model(**data, mode='predict')
+    assert len(predictions) == batch_size
+    return model, losses, predictions

@@ -1,0 +1,103 @@
+import pytest
+import torch
+
+from vit_backbones.models.backbones.base import (normalize_indices,
+                                                 resolve_arch)
+from vit_backbones.models.utils import (SimpleFeaturePyramid,
+                                        attention_as_matmul, bool_mask_to_bias,
+                                        check_input, pad_to_multiple,
+                                        scaled_dot_product_attention,
+                                        use_matmul_path)
+
+
+def _qkv(dtype=torch.float32):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 8, dtype=dtype) for _ in range(3))
+    return q, k, v
+
+
+def test_matmul_path_equals_sdpa():
+    q, k, v = _qkv()
+    keep = torch.rand(5, 5) > 0.3
+    keep[:, 0] = True
+    bias = bool_mask_to_bias(keep) + torch.randn(3, 5, 5)
+    fused = scaled_dot_product_attention(q, k, v, bias, scale=0.3)
+    with attention_as_matmul():
+        assert use_matmul_path()
+        plain = scaled_dot_product_attention(q, k, v, bias, scale=0.3)
+    assert not use_matmul_path()
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_tracing_selects_matmul_path():
+    seen = []
+
+    def fn(x):
+        seen.append(use_matmul_path())
+        return x * 2
+
+    torch.jit.trace(fn, torch.ones(1), check_trace=False)
+    assert seen == [True]
+    seen.clear()
+    with attention_as_matmul(False):
+        torch.jit.trace(fn, torch.ones(1), check_trace=False)
+    assert seen == [False]
+
+
+@pytest.mark.parametrize('dtype',
+                         [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('matmul', [False, True])
+def test_fully_masked_rows_are_finite(dtype, matmul):
+    q, k, v = _qkv(dtype)
+    keep = torch.ones(5, 5, dtype=torch.bool)
+    keep[2] = False  # query 2 sees no key (a padding query)
+    keep[3, 1:] = False  # query 3 sees key 0 only
+    mask = bool_mask_to_bias(keep)  # float32, cast inside
+    with attention_as_matmul(matmul):
+        out = scaled_dot_product_attention(q, k, v, mask)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(
+        out[:, :, 3], v[:, :, 0], rtol=1e-2, atol=1e-2)
+
+
+def test_simple_feature_pyramid():
+    pyramid = SimpleFeaturePyramid(8, scales=(4, 2, 1, 0.5))
+    maps = [torch.randn(1, 8, 6, 10) for _ in range(4)]
+    outs = pyramid(maps)
+    assert [tuple(o.shape[-2:]) for o in outs] == [(24, 40), (12, 20),
+                                                   (6, 10), (3, 5)]
+    with pytest.raises(ValueError, match='expects 4 maps'):
+        pyramid(maps[:3])
+    with pytest.raises(ValueError, match='Unsupported pyramid scale'):
+        SimpleFeaturePyramid(8, scales=(3, ))
+    ln = SimpleFeaturePyramid(8, scales=(4, ), norm_cfg=dict(type='LN2d'))
+    assert ln([maps[0]])[0].shape == (1, 8, 24, 40)
+
+
+def test_check_input():
+    check_input(torch.zeros(1, 3, 8, 8), 3, (8, 8))
+    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
+        check_input(torch.zeros(3, 8, 8), 3)
+    with pytest.raises(ValueError, match='expects 3 input channels'):
+        check_input(torch.zeros(1, 1, 8, 8), 3)
+    with pytest.raises(ValueError, match='at least 16x16'):
+        check_input(torch.zeros(1, 3, 8, 20), 3, (16, 16))
+
+
+def test_pad_to_multiple():
+    x, pad = pad_to_multiple(torch.ones(1, 1, 5, 8), (4, 4))
+    assert x.shape == (1, 1, 8, 8) and pad == (3, 0)
+    assert x[..., 5:, :].abs().sum() == 0
+
+
+def test_resolve_arch_and_indices():
+    zoo = {'t': dict(a=1), 'tiny': dict(a=1)}
+    assert resolve_arch('Tiny', zoo, ['a'], 'Net') == dict(a=1)
+    with pytest.raises(ValueError, match=r"Choose one of \['t', 'tiny'\]"):
+        resolve_arch('huge', zoo, ['a'], 'Net')
+    with pytest.raises(KeyError, match=r"misses the keys \['b'\]"):
+        resolve_arch(dict(a=1), zoo, ['a', 'b'], 'Net')
+    assert normalize_indices(-1, 4) == [3]
+    assert normalize_indices((0, -2), 4) == [0, 2]
+    with pytest.raises(ValueError, match='out of range'):
+        normalize_indices(4, 4)

@@ -1,0 +1,106 @@
+"""Evaluate a checkpoint on a config's test set (classification, detection or
+segmentation; the config's ``default_scope`` decides).
+
+    python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--out FILE]
+
+``--show-dir`` saves pictures of the predictions through the toolbox's own
+visualisation hook (under ``work_dir/<timestamp>/DIR`` for mmdet/mmpretrain,
+``DIR`` for mmseg).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from vit_backbones.compat import (prepare_cfg_for_launcher,  # noqa: E402
+                                  setup_runtime)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where to save the metrics')
+    parser.add_argument(
+        '--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument(
+        '--show-dir', help='save pictures of the predictions here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. test_dataloader.batch_size=1')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_visualization(cfg, show_dir):
+    """Turn on the toolbox's visualisation hook for the test loop."""
+    scope = cfg.get('default_scope', 'mmpretrain')
+    hooks = cfg.default_hooks
+    if scope == 'mmdet':
+        hooks.visualization = dict(
+            type='DetVisualizationHook', draw=True, test_out_dir=show_dir)
+    elif scope == 'mmseg':
+        hooks.visualization = dict(
+            type='SegVisualizationHook', draw=True, interval=1)
+        cfg.visualizer.save_dir = show_dir
+    else:
+        hooks.visualization = dict(
+            type='VisualizationHook', enable=True, out_dir=show_dir)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_runtime()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_visualization(cfg, args.show_dir)
+    if cfg.get('default_scope', 'mmpretrain') == 'mmpretrain':
+        cfg.test_dataloader.setdefault('collate_fn',
+                                       dict(type='default_collate'))
+    prepare_cfg_for_launcher(cfg, args.launcher)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+        RUNNERS.build(cfg)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError('--out must be a .pkl or .pickle file.')
+        scope = cfg.get('default_scope', 'mmpretrain')
+        if scope == 'mmdet':
+            from mmdet.evaluation import DumpDetResults as Dump
+        elif scope == 'mmpretrain':
+            from mmengine.evaluator import DumpResults as Dump
+        else:
+            raise ValueError('--out is not supported for mmseg configs; use '
+                             '--cfg-options test_evaluator.output_dir=DIR '
+                             'test_evaluator.format_only=True.')
+        runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,86 @@
+"""Workarounds for the mm* stack (mmengine 0.10.7, mmcv 2.1.0, mmpretrain
+1.2.0, mmdet 3.3.0, mmseg 1.2.2) on recent torch, in one place.
+
+Nothing here is applied at import time of :mod:`vit_backbones`; the tools in
+``tools/`` call :func:`setup_runtime` and :func:`prepare_cfg_for_launcher`.
+
+What and why:
+
+* ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and
+  mmengine 0.10.7 never passes ``weights_only=False``. Training checkpoints
+  written by mmengine hold ``HistoryBuffer`` objects (``message_hub``), so
+  ``--resume``, ``load_from`` and ``init_cfg=Pretrained`` on a training
+  checkpoint fail with ``UnpicklingError``. :func:`setup_runtime` sets
+  ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for the tools' process (torch then
+  uses ``weights_only=False`` where the call site passed nothing). Only load
+  checkpoints you trust with the tools. Checkpoints published with
+  ``tools/model_converters/publish_model.py`` hold tensors and plain
+  metadata only and load with the torch default.
+* Distributed training on machines without CUDA (``torchrun`` with the
+  ``gloo`` backend): mmengine's ``init_dist`` calls
+  ``torch.cuda.set_device`` and ``Runner.wrap_model`` passes
+  ``device_ids=[LOCAL_RANK]`` to DDP, both of which fail for CPU modules.
+  :func:`prepare_cfg_for_launcher` initialises the ``gloo`` process group
+  itself (mmengine then skips ``init_dist``) and sets ``device_ids=None`` in
+  ``model_wrapper_cfg``.
+* Official checkpoints of the four networks pickle ``argparse.Namespace``
+  objects; :func:`load_trusted_checkpoint` loads them with
+  ``weights_only=False``.
+"""
+import os
+
+import torch
+
+WEIGHTS_ONLY_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+
+
+def setup_runtime() -> None:
+    """Process-wide settings for the OpenMMLab tools of this repository."""
+    os.environ.setdefault(WEIGHTS_ONLY_ENV, '1')
+
+
+def load_trusted_checkpoint(path, map_location='cpu'):
+    """Load a checkpoint file that may contain pickled Python objects.
+
+    Official release files of HVT, DHVT, ViL and HAT-Net store an
+    ``argparse.Namespace`` next to the weights, which torch's default
+    ``weights_only=True`` refuses. Only use this on files you trust.
+    """
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def prepare_cfg_for_launcher(cfg, launcher: str) -> None:
+    """Make ``launcher='pytorch'``/``'slurm'`` runs work without CUDA.
+
+    On a machine with CUDA nothing changes. Without CUDA, the process group
+    is created here with the ``gloo`` backend from the environment that
+    ``torchrun`` sets, and DDP is told not to pin the module to a device.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if launcher == 'slurm':
+        _slurm_env_to_torch_env()
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def _slurm_env_to_torch_env() -> None:
+    """Translate the SLURM variables into those ``init_process_group``
+    reads (what mmengine's ``_init_dist_slurm`` does, minus the GPU)."""
+    import subprocess
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        addr = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1')
+        os.environ['MASTER_ADDR'] = addr
+    os.environ.setdefault('MASTER_PORT', '29500')

@@ -1,0 +1,110 @@
+"""Attention kernels shared by the four backbones.
+
+All attention of this package goes through :func:`scaled_dot_product_attention`.
+It calls ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels
+on GPU), except while a FLOP counter traces the model or inside
+:func:`attention_as_matmul`, where it runs the same maths as explicit
+``matmul``/``softmax`` ops that mmengine's counter (and any jit-based one)
+can see. The two paths agree to floating-point tolerance; tests check it.
+
+Masks are additive float tensors (``0`` for keep, a large negative value for
+drop) built once per shape by the caller and cached. The large negative value
+is finite (:func:`mask_value`), so a query whose keys are all masked (a
+padding query) gets a uniform softmax instead of ``NaN`` in fp32, fp16 and
+bf16 alike.
+"""
+import threading
+from contextlib import contextmanager
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+_state = threading.local()
+
+
+@contextmanager
+def attention_as_matmul(enabled: bool = True):
+    """Choose the attention path inside this context.
+
+    ``enabled=True`` runs attention as explicit matmuls, ``False`` through
+    ``scaled_dot_product_attention`` even while jit tracing. FLOP counters
+    that trace ``aten::matmul`` (mmengine's) cannot see
+    ``scaled_dot_product_attention``, so outside any context the matmul path
+    is taken automatically while tracing and the ``q @ k^T`` and
+    ``attn @ v`` products are counted; ``get_flops.py
+    --no-attention-matmuls`` uses ``enabled=False`` to leave them out.
+    """
+    previous = getattr(_state, 'matmul', None)
+    _state.matmul = enabled
+    try:
+        yield
+    finally:
+        _state.matmul = previous
+
+
+def use_matmul_path() -> bool:
+    """Whether attention currently runs through explicit matmuls."""
+    forced = getattr(_state, 'matmul', None)
+    if forced is not None:
+        return forced
+    return torch.jit.is_tracing()
+
+
+def mask_value(dtype: torch.dtype) -> float:
+    """The additive value that removes a key from the softmax.
+
+    Half of the dtype's most negative finite value: adding an attention
+    score cannot overflow it to ``-inf`` and ``exp`` of it relative to any
+    real score is exactly zero, so partially masked rows equal the ``-inf``
+    result while fully masked rows stay finite.
+    """
+    return torch.finfo(dtype).min / 2
+
+
+def bool_mask_to_bias(keep: torch.Tensor,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Turn a boolean ``keep`` mask into an additive float mask."""
+    bias = torch.zeros(keep.shape, dtype=dtype, device=keep.device)
+    return bias.masked_fill_(~keep, mask_value(dtype))
+
+
+def scaled_dot_product_attention(query: torch.Tensor,
+                                 key: torch.Tensor,
+                                 value: torch.Tensor,
+                                 attn_mask: Optional[torch.Tensor] = None,
+                                 dropout_p: float = 0.,
+                                 scale: Optional[float] = None
+                                 ) -> torch.Tensor:
+    """``softmax(q @ k^T * scale + attn_mask) @ v`` over the last two dims.
+
+    Args:
+        query (Tensor): ``(..., Lq, D)``.
+        key (Tensor): ``(..., Lk, D)``.
+        value (Tensor): ``(..., Lk, Dv)``.
+        attn_mask (Tensor, optional): additive float mask broadcastable to
+            ``(..., Lq, Lk)`` (relative position biases and masks, see
+            :func:`mask_value`). It is cast to the query dtype; cache one
+            per dtype to avoid the cast.
+        dropout_p (float): attention dropout, applied by the caller only in
+            training mode.
+        scale (float, optional): defaults to ``D ** -0.5``.
+    """
+    if attn_mask is not None and attn_mask.dtype != query.dtype:
+        # Clamp before the cast so that a float32 mask value does not
+        # overflow to -inf in float16.
+        attn_mask = attn_mask.clamp(min=mask_value(query.dtype)).to(
+            query.dtype)
+    if not use_matmul_path():
+        return F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
+            scale=scale)
+    if scale is None:
+        scale = query.size(-1)**-0.5
+    attn = torch.matmul(query * scale, key.transpose(-2, -1))
+    if attn_mask is not None:
+        attn = attn + attn_mask
+    attn = attn.softmax(dim=-1)
+    if dropout_p > 0:
+        attn = F.dropout(attn, p=dropout_p)
+    return torch.matmul(attn, value)

@@ -1,0 +1,88 @@
+"""A simple feature pyramid for plain (single-stride) backbones.
+
+DHVT and 1-D HVT keep one token grid through all blocks. For dense tasks they
+take the maps of a few intermediate blocks and rescale each one with a cheap
+op (XCiT/ViTDet style), so the stock mmdet/mmseg ``FPN`` can be used
+unchanged:
+
+========  =========================================================
+scale     op
+========  =========================================================
+4         ConvTranspose(2, 2) -> norm -> activation -> ConvTranspose(2, 2)
+2         ConvTranspose(2, 2)
+1         identity
+0.5       MaxPool(2, 2)
+0.25      MaxPool(4, 4)
+========  =========================================================
+
+The channel count is kept, so every level has ``in_channels`` channels.
+"""
+from typing import Sequence
+
+import torch.nn as nn
+from mmpretrain.models.utils import build_norm_layer
+
+_SUPPORTED_SCALES = (4, 2, 1, 0.5, 0.25)
+
+
+def _build_act(act_cfg: dict) -> nn.Module:
+    act_cfg = dict(act_cfg)
+    act_type = act_cfg.pop('type')
+    acts = dict(GELU=nn.GELU, ReLU=nn.ReLU, SiLU=nn.SiLU)
+    if act_type not in acts:
+        raise ValueError(f'Unsupported act_cfg type {act_type!r}; '
+                         f'choose from {sorted(acts)}.')
+    return acts[act_type](**act_cfg)
+
+
+class SimpleFeaturePyramid(nn.Module):
+    """Rescale one map per level to build a pyramid.
+
+    Args:
+        in_channels (int): channels of every input map (kept unchanged).
+        scales (Sequence[float]): one rescale factor per input map, from
+            ``(4, 2, 1, 0.5, 0.25)``. ``(4, 2, 1, 0.5)`` turns four stride-16
+            maps into strides 4/8/16/32.
+        norm_cfg (dict): norm between the two transposed convolutions of the
+            x4 branch. Built with mmpretrain's registry-safe builder, so
+            ``BN``, ``SyncBN``, ``GN`` and ``LN2d`` all work inside mmdet and
+            mmseg runs. Defaults to ``dict(type='BN')``.
+        act_cfg (dict): activation of the x4 branch. Defaults to GELU.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 scales: Sequence[float] = (4, 2, 1, 0.5),
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='GELU')):
+        super().__init__()
+        self.in_channels = in_channels
+        self.scales = tuple(scales)
+        ops = []
+        for scale in self.scales:
+            if scale == 4:
+                op = nn.Sequential(
+                    nn.ConvTranspose2d(in_channels, in_channels, 2, 2),
+                    build_norm_layer(norm_cfg, in_channels),
+                    _build_act(act_cfg),
+                    nn.ConvTranspose2d(in_channels, in_channels, 2, 2))
+            elif scale == 2:
+                op = nn.ConvTranspose2d(in_channels, in_channels, 2, 2)
+            elif scale == 1:
+                op = nn.Identity()
+            elif scale == 0.5:
+                op = nn.MaxPool2d(2, 2)
+            elif scale == 0.25:
+                op = nn.MaxPool2d(4, 4)
+            else:
+                raise ValueError(f'Unsupported pyramid scale {scale}; '
+                                 f'choose from {_SUPPORTED_SCALES}.')
+            ops.append(op)
+        self.ops = nn.ModuleList(ops)
+
+    def forward(self, inputs):
+        if len(inputs) != len(self.ops):
+            raise ValueError(f'SimpleFeaturePyramid expects {len(self.ops)} '
+                             f'maps (one per scale {self.scales}), got '
+                             f'{len(inputs)}.')
+        return [op(x) for op, x in zip(self.ops, inputs)]
