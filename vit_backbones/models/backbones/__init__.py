@@ -1,2 +1,4 @@
 # Each network module registers its backbone into mmpretrain's MODELS.
-__all__ = []
+from .hat_net import HATNet
+
+__all__ = ['HATNet']
