@@ -352,7 +352,10 @@ class HATNet(VitBackbone):
     strides 4/8/16/32 with channels ``embed_dims`` ((48, 96, 240, 384)
     tiny, (64, 128, 320, 512) small and medium, (64, 128, 320, 640) large).
     The official model has no output norms; ``out_norm_cfg`` adds a
-    ``norm{i}`` per output if wanted.
+    ``norm{i}`` per output if wanted (a norm of ``(B, C, H, W)`` maps: GN,
+    BN, or mmpretrain's ``LN2d``). HAT-Net has no position embedding or
+    relative-position table, so checkpoints load unchanged at any input
+    size.
 
     **G1 and G2.** ``grid_sizes`` (:math:`G_1`, the local tile size) and
     ``ds_ratios`` (:math:`G_2`, the pooling ratio of the global keys) have
@@ -414,8 +417,9 @@ class HATNet(VitBackbone):
         norm_cfg (dict): norm layers. Defaults to ``GroupNorm(1, C,
             eps=1e-6)``.
         act_cfg (dict): activations. Defaults to SiLU.
-        out_norm_cfg (dict, optional): a norm on each output (``norm{i}``);
-            None (the default, as the official model) adds none.
+        out_norm_cfg (dict, optional): a norm on each output (``norm{i}``),
+            e.g. ``dict(type='GN', num_groups=1)``; None (the default, as
+            the official model) adds none.
         frozen_stages (int): -1 freezes nothing, 0 the stem, ``i`` the stem
             and stages ``0 .. i-1`` (with the downsampling layers leading
             into them and their output norms). Defaults to -1.
