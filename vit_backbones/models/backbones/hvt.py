@@ -575,14 +575,20 @@ class HVT(VitBackbone):
     # Weights
     # ------------------------------------------------------------------
     def init_weights(self):
-        super().init_weights()
-        if (isinstance(self.init_cfg, dict)
+        # The official init runs first, unless a Pretrained checkpoint will
+        # replace it; ``init_cfg`` (e.g. the Pretrained load) is applied
+        # after it by ``BaseModule.init_weights``, so it is never
+        # overwritten (and mmengine's init log reports what happened).
+        if not (isinstance(self.init_cfg, dict)
                 and self.init_cfg.get('type') == 'Pretrained'):
-            # Do not overwrite the loaded weights.
-            return
-        # Official init: linears trunc-normal(0.02) with zero bias, norms
-        # 1/0, every position embedding trunc-normal(0.02); the patch
-        # convolution keeps PyTorch's default.
+            self._official_init()
+        super().init_weights()
+
+    def _official_init(self):
+        """Linears trunc-normal(0.02) (timm's, truncated at +-2) with zero
+        bias, LayerNorms 1/0, every position embedding trunc-normal(0.02);
+        the patch convolution keeps PyTorch's default, as in the official
+        code. The pyramid keeps PyTorch's defaults too."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 trunc_normal_(module.weight, std=.02)
