@@ -14,7 +14,8 @@ from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
-from mmpretrain.models.utils import build_norm_layer, resize_pos_embed
+from mmpretrain.models.utils import (build_norm_layer, resize_pos_embed,
+                                     to_2tuple)
 from mmpretrain.registry import MODELS
 
 from ..utils import SimpleFeaturePyramid, check_input
@@ -22,6 +23,11 @@ from ..utils.attention import scaled_dot_product_attention
 from .base import VitBackbone, resolve_arch
 
 __all__ = ['HVT', 'HVTBlock', 'HVTAttention', 'HVTPooling']
+
+
+# head_dim is 64 in every official config: Ti = 192 / 3 heads, S = 384 / 6.
+_TINY = dict(embed_dims=192, num_layers=12, num_heads=3, patch_size=16)
+_SMALL = dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)
 
 
 def pooled_length(length: int, kernel_size: int) -> int:
@@ -272,7 +278,9 @@ class HVT(VitBackbone):
 
     Every map has ``embed_dims`` channels (``num_features``/``out_channels``).
     The entries of ``out_indices`` may repeat when ``out_scales`` tells the
-    copies apart; outputs follow the order of ``out_indices``.
+    copies apart; outputs follow the order of ``out_indices``. Blocks after
+    the last requested one are not run (under DDP their parameters then get
+    no gradient: request the last block or set ``find_unused_parameters``).
 
     **Stages** (for ``frozen_stages``): the pooling stages. Stage ``s``
     (1-based) holds the blocks from the one after the previous pool to the
@@ -326,23 +334,21 @@ class HVT(VitBackbone):
         init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
             checkpoint=..., prefix='backbone.')``.
     """
-    _d384 = dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)
-    _d192 = dict(embed_dims=192, num_layers=12, num_heads=3, patch_size=16)
     arch_zoo = {
-        **dict.fromkeys(['ti-1', 'hvt-ti-1'], dict(_d192, pool_blocks=(0, ))),
+        **dict.fromkeys(['ti-1', 'hvt-ti-1'], dict(_TINY, pool_blocks=(0, ))),
         # Paper Table 6 (CIFAR-100 only, no weights).
         **dict.fromkeys(['ti-4', 'hvt-ti-4'],
-                        dict(_d192, pool_blocks=(0, 3, 6, 9))),
-        **dict.fromkeys(['s-0', 'hvt-s-0'], dict(_d384, pool_blocks=())),
-        **dict.fromkeys(['s-1', 'hvt-s-1'], dict(_d384, pool_blocks=(0, ))),
-        **dict.fromkeys(['s-2', 'hvt-s-2'], dict(_d384, pool_blocks=(0, 6))),
+                        dict(_TINY, pool_blocks=(0, 3, 6, 9))),
+        **dict.fromkeys(['s-0', 'hvt-s-0'], dict(_SMALL, pool_blocks=())),
+        **dict.fromkeys(['s-1', 'hvt-s-1'], dict(_SMALL, pool_blocks=(0, ))),
+        **dict.fromkeys(['s-2', 'hvt-s-2'], dict(_SMALL, pool_blocks=(0, 6))),
         **dict.fromkeys(['s-3', 'hvt-s-3'],
-                        dict(_d384, pool_blocks=(0, 4, 8))),
+                        dict(_SMALL, pool_blocks=(0, 4, 8))),
         **dict.fromkeys(['s-4', 'hvt-s-4', 'scale-ti-4', 'scale-hvt-ti-4'],
-                        dict(_d384, pool_blocks=(0, 3, 6, 9))),
+                        dict(_SMALL, pool_blocks=(0, 3, 6, 9))),
         **dict.fromkeys(['s-2-2d', 'hvt-s-2-2d'],
                         dict(
-                            _d384,
+                            _SMALL,
                             patch_size=8,
                             pool_blocks=(0, 6),
                             pool_mode='2d')),
@@ -409,9 +415,7 @@ class HVT(VitBackbone):
         self.out_channels = [self.embed_dims] * len(self.out_indices)
 
         # Stem.
-        self.img_size = (img_size, img_size) if isinstance(img_size,
-                                                           int) else tuple(
-                                                               img_size)
+        self.img_size = tuple(to_2tuple(img_size))
         self.patch_embed = PatchEmbed(
             in_channels=in_channels,
             embed_dims=self.embed_dims,
@@ -747,6 +751,9 @@ class HVT(VitBackbone):
                 x = self.norm(x)
             if i in wanted:
                 feats[i] = self._format_output(x, i, resolution, patch_hw)
+                if len(feats) == len(wanted):
+                    # Blocks after the last output are not run.
+                    break
             if i in self._pool_of_block:
                 x, resolution = self.pools[self._pool_of_block[i]](
                     x, resolution)
