@@ -46,8 +46,8 @@ def build_model_from_config(cfg):
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = cfg.model
     if cfg.get('data_preprocessor') is not None:
-        # What mmengine's Runner does: a top-level data_preprocessor (e.g.
-        # mmpretrain's num_classes/mean/std) fills in the model's.
+        # What mmengine's Runner does: mmpretrain configs keep the data
+        # preprocessor (num_classes, mean/std) at the top level.
         model_cfg = model_cfg.copy()
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)

@@ -20,6 +20,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from vit_backbones.compat import (prepare_cfg_for_launcher,  # noqa: E402
                                   setup_runtime)
+from vit_backbones.data_check import check_data_roots  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -30,7 +31,15 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out', help='dump the raw predictions to this pickle file')
     parser.add_argument(
-        '--show-dir', help='save pictures of the predictions here')
+        '--show-dir',
+        help='save pictures of the predictions here (relative paths are '
+        'taken under the run\'s work_dir/<timestamp>/ for mmdet and '
+        'mmpretrain, under work_dir/ for mmseg)')
+    parser.add_argument(
+        '--show-interval',
+        type=int,
+        default=1,
+        help='draw every N-th test image (default: all)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -47,20 +56,25 @@ def parse_args(argv=None):
     return args
 
 
-def enable_visualization(cfg, show_dir):
+def enable_visualization(cfg, show_dir, interval=1):
     """Turn on the toolbox's visualisation hook for the test loop."""
     scope = cfg.get('default_scope', 'mmpretrain')
     hooks = cfg.default_hooks
     if scope == 'mmdet':
+        # DetVisualizationHook joins work_dir/<timestamp>/ itself.
         hooks.visualization = dict(
-            type='DetVisualizationHook', draw=True, test_out_dir=show_dir)
+            type='DetVisualizationHook', draw=True, interval=interval,
+            test_out_dir=show_dir)
     elif scope == 'mmseg':
         hooks.visualization = dict(
-            type='SegVisualizationHook', draw=True, interval=1)
-        cfg.visualizer.save_dir = show_dir
+            type='SegVisualizationHook', draw=True, interval=interval)
+        cfg.visualizer.save_dir = show_dir if osp.isabs(show_dir) else \
+            osp.join(cfg.work_dir, show_dir)
     else:
         hooks.visualization = dict(
-            type='VisualizationHook', enable=True, out_dir=show_dir)
+            type='VisualizationHook', enable=True, interval=interval,
+            out_dir=show_dir if osp.isabs(show_dir) else osp.join(
+                cfg.work_dir, show_dir))
 
 
 def main(argv=None):
@@ -76,8 +90,9 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    check_data_roots(cfg, fields=('test_dataloader', ))
     if args.show_dir:
-        enable_visualization(cfg, args.show_dir)
+        enable_visualization(cfg, args.show_dir, args.show_interval)
     if cfg.get('default_scope', 'mmpretrain') == 'mmpretrain':
         cfg.test_dataloader.setdefault('collate_fn',
                                        dict(type='default_collate'))

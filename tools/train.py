@@ -21,6 +21,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from vit_backbones.compat import (prepare_cfg_for_launcher,  # noqa: E402
                                   setup_runtime)
+from vit_backbones.data_check import check_data_roots  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -118,6 +119,7 @@ def main(argv=None):
     setup_runtime()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    check_data_roots(cfg)
     prepare_cfg_for_launcher(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)

@@ -11,6 +11,7 @@ papers). Two switches reproduce the papers' conventions:
 * ``norms``: whether normalisation layers (BN/GN/LN) and pooling count;
   papers that count "convs and linears only" leave them out.
 """
+from collections import Counter
 from typing import Optional, Sequence
 
 import torch
@@ -25,8 +26,8 @@ _NORM_AND_POOL_OPS = ('aten::batch_norm', 'aten::group_norm',
                       'aten::adaptive_avg_pool2d', 'aten::grid_sampler')
 
 
-def _no_flops(inputs, outputs) -> int:
-    return 0
+def _count_nothing(inputs, outputs):
+    return Counter()
 
 
 class _TensorForward(nn.Module):
@@ -71,9 +72,12 @@ def count_flops(module: nn.Module,
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     if not norms:
-        # ``set_op_handle(op, None)`` does not drop a default handle in
-        # mmengine 0.10.7 (the op stays counted), so count them as zero.
-        analyzer.set_op_handle(**{op: _no_flops for op in _NORM_AND_POOL_OPS})
+        # A handle that counts nothing. (``set_op_handle(op=None)`` does not
+        # work in mmengine 0.10.7: it marks the op as ignored but keeps the
+        # default handle, which is consulted first.)
+        analyzer.set_op_handle(
+            **{op: _count_nothing
+               for op in _NORM_AND_POOL_OPS})
     with attention_as_matmul(attention_matmuls), torch.no_grad():
         return int(analyzer.total())
 

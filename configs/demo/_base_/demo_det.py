@@ -1,0 +1,76 @@
+# The detection / instance-segmentation demo on the synthetic shapes (COCO
+# format, 128x128 images, 4 classes) written by
+# tools/dataset_converters/make_demo_data.py.
+#
+# The keys are prefixed with `demo_` so this file can sit beside a real
+# detection config of this package in `_base_`; a demo config then merges
+# them into the real settings, e.g. `train_dataloader =
+# _base_.demo_train_dataloader` (see configs/demo/*_demo_det.py).
+demo_classes = ('circle', 'square', 'triangle', 'cross')
+demo_data_root = 'data/demo/det/'
+demo_metainfo = dict(
+    classes=demo_classes,
+    palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (255, 225, 25)])
+demo_img_scale = (128, 128)
+
+demo_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=demo_img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+demo_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=demo_img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor')),
+]
+demo_train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=demo_data_root,
+        metainfo=demo_metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=4),
+        pipeline=demo_train_pipeline))
+demo_val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=demo_data_root,
+        metainfo=demo_metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        pipeline=demo_test_pipeline))
+demo_val_evaluator = dict(
+    ann_file=demo_data_root + 'annotations/instances_val.json')
+
+# Models: only the number of classes changes.
+demo_retinanet_model = dict(bbox_head=dict(num_classes=len(demo_classes)))
+demo_mask_rcnn_model = dict(
+    roi_head=dict(
+        bbox_head=dict(num_classes=len(demo_classes)),
+        mask_head=dict(num_classes=len(demo_classes))))
+
+# Schedule: from scratch, short, on CPU.
+demo_optim_wrapper = dict(
+    optimizer=dict(lr=1e-3, weight_decay=0.05), clip_grad=dict(max_norm=10.))
+demo_max_epochs = 12
+demo_param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=100),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0,
+         end=demo_max_epochs, eta_min=1e-5),
+]
+demo_train_cfg = dict(max_epochs=demo_max_epochs, val_interval=4)
+demo_default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=4, max_keep_ckpts=1))

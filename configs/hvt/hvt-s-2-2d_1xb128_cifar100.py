@@ -1,0 +1,5 @@
+# HVT-S-2 (2D) (paper Table 9) on CIFAR-100, the paper's recipe
+# (see hvt-s-1_1xb128_cifar100.py).
+_base_ = './hvt-s-1_1xb128_cifar100.py'
+
+model = dict(backbone=dict(arch='s-2-2d'))

@@ -1,0 +1,6 @@
+# HVT-S-3 on ImageNet-1k, official recipe (see hvt-s-1_8xb128_in1k.py).
+_base_ = './hvt-s-1_8xb128_in1k.py'
+
+model = dict(
+    backbone=dict(arch='s-3'),
+    head=dict(in_channels=384))

@@ -1,0 +1,138 @@
+"""The model zoo: model-index.yml, the metafiles, publishing, ModelHub.
+
+The metafile checks follow mmpretrain's ``.dev_scripts/check_metafile.py``
+(one collection, names, required fields, existing configs) and add that the
+recorded parameters equal those of the config's model, and, for
+classification models, that the recorded FLOPs equal what
+``tools/analysis_tools/get_flops.py`` counts.
+"""
+import os.path as osp
+import re
+
+import pytest
+import torch
+import yaml
+
+from helpers import REPO_ROOT, build_model_from_config, load_config
+from vit_backbones.complexity import count_params, model_complexity
+from vit_backbones.model_zoo import find_model_index, register_models
+
+MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
+
+
+def _metafiles():
+    if not osp.isfile(MODEL_INDEX):
+        return []
+    with open(MODEL_INDEX) as f:
+        return yaml.safe_load(f)['Import']
+
+
+def _models():
+    for metafile in _metafiles():
+        with open(osp.join(REPO_ROOT, metafile)) as f:
+            data = yaml.safe_load(f)
+        for model in data['Models']:
+            yield metafile, model
+
+
+METAFILES = _metafiles()
+MODELS = list(_models())
+CLS_TASK = 'Image Classification'
+
+
+def _is_cls(model):
+    return any(r['Task'] == CLS_TASK for r in model['Results'])
+
+
+def test_model_index_lists_every_metafile():
+    assert find_model_index() == MODEL_INDEX
+    on_disk = set()
+    import glob
+    for path in glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'metafile.yml')):
+        on_disk.add(osp.relpath(path, REPO_ROOT))
+    assert set(METAFILES) == on_disk
+    assert len(on_disk) >= 1
+
+
+@pytest.mark.parametrize('metafile', METAFILES)
+def test_metafile_collection(metafile):
+    with open(osp.join(REPO_ROOT, metafile)) as f:
+        data = yaml.safe_load(f)
+    collections = data['Collections']
+    assert len(collections) == 1, 'one collection per metafile'
+    collection = collections[0]
+    for key in ('Name', 'README', 'Paper', 'Code'):
+        assert key in collection, key
+    assert collection['Paper']['Title'] and collection['Paper']['URL']
+    assert osp.isfile(osp.join(REPO_ROOT, collection['README']))
+    names = [m['Name'] for m in data['Models']]
+    assert len(names) == len(set(names)), 'duplicate model names'
+    for model in data['Models']:
+        assert model['In Collection'] == collection['Name']
+
+
+@pytest.mark.parametrize(
+    'metafile,model', MODELS, ids=[m['Name'] for _, m in MODELS])
+def test_metafile_model_fields(metafile, model):
+    name = model['Name']
+    assert re.fullmatch(r'[a-z0-9\-_.]+', name), name
+    meta = model['Metadata']
+    assert isinstance(meta['Parameters'], int) and meta['Parameters'] > 0
+    assert isinstance(meta['FLOPs'], int) and meta['FLOPs'] > 0
+    assert 'Weights' in model
+    assert osp.isfile(osp.join(REPO_ROOT, model['Config'])), model['Config']
+    for result in model['Results']:
+        assert isinstance(result['Task'], str)
+        assert isinstance(result['Dataset'], str)
+        assert result['Metrics']
+    if meta.get('Results Source', '').startswith('paper'):
+        assert 'Table' in meta['Results Source'] or 'README' in \
+            meta['Results Source'], 'say where the paper figures come from'
+    config_name = osp.splitext(osp.basename(model['Config']))[0]
+    if _is_cls(model):
+        # mmpretrain's convention: {model}_{NxbM | 3rdparty}_{data}.
+        fields = name.split('_')
+        assert len(fields) >= 3, name
+        assert '3rdparty' in fields or any(
+            re.fullmatch(r'\d+xb\d+', f) for f in fields), name
+        if '3rdparty' in fields:
+            assert 'Converted From' in model, name
+            assert {'Weights', 'Code'} <= set(model['Converted From'])
+        else:
+            assert name == config_name, (name, config_name)
+    else:
+        assert name == config_name, (name, config_name)
+
+
+@pytest.mark.parametrize(
+    'model', [m for _, m in MODELS],
+    ids=[m['Name'] for _, m in MODELS])
+def test_metafile_params_and_flops_match_the_config(model):
+    cfg = load_config(model['Config'])
+    if 'init_cfg' in cfg.model.get('backbone', {}):
+        cfg.model.backbone.init_cfg = None
+    built = build_model_from_config(cfg).eval()
+    assert model['Metadata']['Parameters'] == count_params(built)
+    if _is_cls(model):
+        flops = model_complexity(built, (224, 224))['flops']
+        assert model['Metadata']['FLOPs'] == flops
+
+
+def test_model_hub_knows_our_classifiers():
+    from mmpretrain import list_models
+    register_models()
+    cls_names = sorted(m['Name'].lower() for _, m in MODELS if _is_cls(m))
+    listed = set(list_models())
+    assert set(cls_names) <= listed
+    det_seg = [m['Name'].lower() for _, m in MODELS if not _is_cls(m)]
+    assert not set(det_seg) & listed
+
+
+def test_get_model_builds_one_of_ours():
+    from mmpretrain import get_model
+    cls_names = [m['Name'] for _, m in MODELS if _is_cls(m)]
+    if not cls_names:
+        pytest.skip('no classification model in the model index')
+    model = get_model(cls_names[0])
+    out = model(torch.randn(1, 3, 224, 224))
+    assert out.shape[0] == 1

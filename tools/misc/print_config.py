@@ -1,0 +1,25 @@
+"""Print the full config after inheritance and --cfg-options."""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Print the whole config')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='override cfg')
+    args = parser.parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    print(cfg.pretty_text)
+
+
+if __name__ == '__main__':
+    main()

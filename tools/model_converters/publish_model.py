@@ -1,0 +1,47 @@
+"""Publish a training checkpoint to the model zoo.
+
+    python tools/model_converters/publish_model.py work_dirs/x/epoch_300.pth \
+        hat-net-tiny_8xb128_in1k.pth [--no-ema] [--config CONFIG]
+
+Strips the optimizer, schedulers and message hub, keeps the EMA weights (or
+the raw ones with --no-ema) and plain metadata, writes
+``hat-net-tiny_8xb128_in1k_<YYYYMMDD>-<sha256[:8]>.pth`` (loadable with
+``torch.load(weights_only=True)``) and prints the metafile entry to paste.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+from vit_backbones.publish import (metafile_entry,  # noqa: E402
+                                   publish_checkpoint)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('src', help='training checkpoint')
+    parser.add_argument('out', help='output path without date and hash')
+    parser.add_argument(
+        '--no-ema',
+        action='store_true',
+        help='publish the raw weights of an EMA run instead of the average')
+    parser.add_argument(
+        '--config', help='config of the model (for the metafile entry)')
+    parser.add_argument(
+        '--weights-url',
+        default='https://example.com/vit_backbones',
+        help='where the file will be hosted (for the metafile entry)')
+    args = parser.parse_args(argv)
+    result = publish_checkpoint(args.src, args.out, ema=not args.no_ema)
+    print(f'Published {result["path"]} (sha256 {result["sha256"]}, '
+          f'{result["num_params"]:,} parameters)')
+    name = osp.basename(result['path']).rsplit('_', 1)[0]
+    config = args.config or f'configs/<net>/{name}.py'
+    print('Metafile entry:')
+    print(metafile_entry(result, name, config, args.weights_url))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,763 @@
+"""HVT: Scalable Vision Transformers with Hierarchical Pooling (ICCV 2021).
+
+Paper: https://arxiv.org/abs/2103.10619
+Official code: https://github.com/MonashAI/HVT (the model is written from
+it; no code of it is used here).
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
+from mmengine.model import BaseModule, ModuleList
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.utils import (build_norm_layer, resize_pos_embed,
+                                     to_2tuple)
+from mmpretrain.registry import MODELS
+
+from ..utils import SimpleFeaturePyramid, check_input
+from ..utils.attention import scaled_dot_product_attention
+from .base import VitBackbone, resolve_arch
+
+__all__ = ['HVT', 'HVTBlock', 'HVTAttention', 'HVTPooling']
+
+
+# head_dim is 64 in every official config: Ti = 192 / 3 heads, S = 384 / 6.
+_TINY = dict(embed_dims=192, num_layers=12, num_heads=3, patch_size=16)
+_SMALL = dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)
+
+
+def pooled_length(length: int, kernel_size: int) -> int:
+    """Sequence length after the official 1-D pooling (stride 2, no
+    padding): ``floor((L - k) / 2) + 1``."""
+    return (length - kernel_size) // 2 + 1
+
+
+def pooled_size(size: int, kernel_size: int) -> int:
+    """Grid side after a 2-D max-pool with stride 2 and padding
+    ``kernel_size // 2`` (``ceil(size / 2)`` for odd kernels)."""
+    return (size + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
+
+
+class HVTAttention(BaseModule):
+    """Global multi-head self-attention of an HVT block.
+
+    ``qkv`` and ``proj`` linears as in DeiT, scale ``head_dim ** -0.5``; the
+    product runs through the package's
+    :func:`~vit_backbones.models.utils.attention.scaled_dot_product_attention`
+    (fused SDPA, explicit matmuls while FLOPs are counted).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
+                             f'by num_heads ({num_heads}).')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads,
+                                  C // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        x = scaled_dot_product_attention(
+            q, k, v, dropout_p=self.attn_drop if self.training else 0.)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+
+class HVTBlock(BaseModule):
+    """Pre-norm transformer block: ``x + attn(ln1(x))``, ``x + ffn(ln2(x))``
+    with stochastic depth on both branches (DeiT/timm layout).
+
+    Args:
+        embed_dims (int): token width.
+        num_heads (int): attention heads.
+        feedforward_channels (int): hidden width of the FFN.
+        drop_rate (float): dropout after the attention projection and in
+            the FFN.
+        attn_drop_rate (float): dropout on the attention weights.
+        drop_path_rate (float): stochastic depth rate of this block.
+        qkv_bias (bool): bias of the qkv projection.
+        norm_cfg (dict): norm config.
+        act_cfg (dict): FFN activation config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 feedforward_channels: int,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 qkv_bias: bool = True,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 act_cfg: dict = dict(type='GELU'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.ln1 = build_norm_layer(norm_cfg, embed_dims)
+        self.attn = HVTAttention(
+            embed_dims,
+            num_heads,
+            qkv_bias=qkv_bias,
+            attn_drop=attn_drop_rate,
+            proj_drop=drop_rate)
+        self.drop_path = DropPath(
+            drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.ln2 = build_norm_layer(norm_cfg, embed_dims)
+        self.ffn = FFN(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            num_fcs=2,
+            ffn_drop=drop_rate,
+            dropout_layer=dict(type='DropPath', drop_prob=drop_path_rate)
+            if drop_path_rate > 0 else None,
+            act_cfg=act_cfg,
+            add_identity=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.ln1(x)))
+        return self.ffn(self.ln2(x), identity=x)
+
+
+class HVTPooling(BaseModule):
+    """Max-pool the tokens with stride 2, then add this stage's learnable
+    position embedding.
+
+    ``mode='1d'`` (official HVT): the raster token sequence is pooled
+    channel-wise along its length (kernel ``k``, no padding), so windows run
+    across row ends and the result is no longer a grid. ``mode='2d'``
+    (HVT-S-2 (2D), paper Table 9): the token grid is pooled with
+    ``MaxPool2d(k, 2, k // 2)``.
+
+    The position embedding is built for ``resolution`` (the pooled length in
+    1-D mode, the pooled ``(h, w)`` grid in 2-D mode) at the construction
+    input size; for other input sizes it is interpolated (linearly along the
+    sequence in 1-D mode, bicubically on the grid in 2-D mode).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 mode: str,
+                 resolution: Union[int, Tuple[int, int]],
+                 kernel_size: int = 3,
+                 interpolate_mode: str = 'bicubic',
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.mode = mode
+        self.kernel_size = kernel_size
+        self.interpolate_mode = interpolate_mode
+        self.resolution = resolution
+        length = resolution if mode == '1d' else resolution[0] * resolution[1]
+        self.pos_embed = nn.Parameter(torch.zeros(1, length, embed_dims))
+
+    def out_resolution(self, resolution):
+        """The length (1-D) or grid (2-D) after pooling ``resolution``."""
+        if self.mode == '1d':
+            return pooled_length(resolution, self.kernel_size)
+        return tuple(pooled_size(s, self.kernel_size) for s in resolution)
+
+    def resized_pos_embed(self, resolution) -> torch.Tensor:
+        if resolution == self.resolution:
+            return self.pos_embed
+        if self.mode == '1d':
+            pos = F.interpolate(
+                self.pos_embed.transpose(1, 2).float(),
+                size=resolution,
+                mode='linear',
+                align_corners=False)
+            return pos.transpose(1, 2).to(self.pos_embed.dtype)
+        return resize_pos_embed(
+            self.pos_embed,
+            self.resolution,
+            resolution,
+            mode=self.interpolate_mode,
+            num_extra_tokens=0)
+
+    def forward(self, x: torch.Tensor, resolution):
+        """``x``: ``(B, L, C)`` tokens; ``resolution``: ``L`` (1-D) or the
+        token grid ``(h, w)`` (2-D). Returns the pooled tokens and their
+        resolution."""
+        if self.mode == '1d':
+            x = F.max_pool1d(
+                x.transpose(1, 2), self.kernel_size, stride=2).transpose(1, 2)
+            resolution = x.shape[1]
+        else:
+            B, _, C = x.shape
+            x = x.transpose(1, 2).reshape(B, C, *resolution)
+            x = F.max_pool2d(
+                x, self.kernel_size, stride=2, padding=self.kernel_size // 2)
+            resolution = tuple(x.shape[-2:])
+            x = x.flatten(2).transpose(1, 2)
+        return x + self.resized_pos_embed(resolution), resolution
+
+
+@MODELS.register_module()
+class HVT(VitBackbone):
+    """Hierarchical Visual Transformer (HVT).
+
+    A DeiT-style plain ViT without class token that max-pools its token
+    sequence with stride 2 at the end of the first block of every stage and
+    adds a new learnable position embedding after each pool; the classifier
+    input is the mean of all tokens after the final LayerNorm (paper Eq. 6).
+    From `Scalable Vision Transformers with Hierarchical Pooling
+    <https://arxiv.org/abs/2103.10619>`_.
+
+    **Two pooling modes.**
+
+    * ``pool_mode='1d'``, the official model and the one of the released
+      weights: ``MaxPool1d(k=3, s=2, padding=0)`` over the raster token
+      sequence, channel-wise (196 -> 97 -> 48 -> 23 -> 11 tokens at 224).
+      The pooled sequence is not a 2-D grid (windows run across row ends).
+    * ``pool_mode='2d'``: ``MaxPool2d(k=3, s=2, p=1)`` on the token grid with
+      2-D stage position embeddings. ``arch='s-2-2d'`` is the paper's
+      HVT-S-2 (2D) of Table 9 (patch 8, pools after blocks 0 and 6), a
+      natively hierarchical model with strides 8/16/32. The paper gives no
+      code for it; the layout is the one that reproduces both of its numbers
+      (21.80M parameters with a 100-class head, 4.62 GFLOPs).
+
+    **Where we follow the official code rather than the paper**: a pooling
+    block is every block ``i`` with ``i % pool_block_width == 0``, so the
+    pool sits at the *end* of the *first* block of each stage and block 0
+    always pools (HVT-S-1 runs 11 blocks on 97 tokens); the pooling stride is
+    2 whatever ``pool_stride`` the official configs give; the stage position
+    embeddings are added after the pool without dropout; LayerNorms use
+    ``eps=1e-6``; the patch-embedding convolution keeps PyTorch's default
+    init (only linears and norms are re-initialised). HVT-S-0 (no pooling)
+    cannot be built by the official code but its checkpoint exists; here it
+    is ``arch='s-0'``. HVT-S-4 and "Scale HVT-Ti-4" are the same model and
+    checkpoint (``head_dim`` is always 64).
+
+    **Any input size.** The image is zero-padded at the bottom/right to a
+    multiple of the patch size (mmcv ``PatchEmbed`` with ``padding='corner'``).
+    The padding is less than one patch, so every token covers real pixels and
+    nothing needs masking: attention is global over all tokens, and the
+    2-D max-pool pads with ``-inf`` by itself. Output maps have
+    ``ceil(H / stride) x ceil(W / stride)`` cells. The patch position
+    embedding is resized bicubically to the patch grid (``resize_pos_embed``,
+    no extra tokens); in 1-D mode the pooled lengths are recomputed and each
+    stage embedding is interpolated linearly along the sequence, in 2-D mode
+    it is resized on its grid. Minimum input: one patch per side, and in 1-D
+    mode enough tokens for every pool (``ceil(H/P) * ceil(W/P) >= 3, 7, 15,
+    31`` for 1, 2, 3, 4 pools, e.g. 96x96 for HVT-S-4); maps that a pyramid
+    max-pools need at least 2 (or 4) cells per side. ``min_size`` holds the
+    per-side minimum and the error messages say what is needed.
+
+    **Outputs.** ``out_type='avg_token'`` (classification): per
+    ``out_indices`` entry the ``(B, C)`` mean of the block's tokens after the
+    final norm (last block) or ``norm{i}``; with the default
+    ``out_indices=-1`` this is exactly the official classifier input.
+    ``out_type='featmap'`` (dense tasks): per entry a ``(B, C, h, w)`` map of
+    the block's output, taken *before* that block's pooling:
+
+    * 1-D mode: the sequence is interpolated linearly back to the patch-grid
+      length and reshaped (paper Fig. 3), so every map has stride ``P``
+      (16); ``out_scales=(4, 2, 1, 0.5)`` turns four of them into strides
+      4/8/16/32 with :class:`SimpleFeaturePyramid` (deconv x4, deconv x2,
+      identity, max-pool); this is a heuristic (pooled tokens have no true
+      2-D position) that lets the released weights be fine-tuned on dense
+      tasks.
+    * 2-D mode: the grid itself, at stride ``P * 2 ** (pools before the
+      block)``: for ``s-2-2d`` block 0 is stride 8, blocks 1-6 stride 16,
+      blocks 7-11 stride 32. ``out_indices=(0, 0, 6, 11)`` with
+      ``out_scales=(2, 1, 1, 1)`` adds a deconvolved stride-4 level.
+
+    Every map has ``embed_dims`` channels (``num_features``/``out_channels``).
+    The entries of ``out_indices`` may repeat when ``out_scales`` tells the
+    copies apart; outputs follow the order of ``out_indices``. Blocks after
+    the last requested one are not run (under DDP their parameters then get
+    no gradient: request the last block or set ``find_unused_parameters``).
+
+    **Stages** (for ``frozen_stages``): the pooling stages. Stage ``s``
+    (1-based) holds the blocks from the one after the previous pool to the
+    ``s``-th pooling block, that block's pool with its position embedding
+    (as in the official code, where the pooling block owns it) and the
+    output norms of its blocks; the last stage runs to the end and holds the
+    final norm. HVT-S-1 has 2 stages (block 0; blocks 1-11), HVT-S-4 has 5,
+    HVT-S-0 1, ``s-2-2d`` 3 (the stride-8/16/32 resolution stages). Stage 0
+    is the stem (patch embedding and its position embedding). The pyramid
+    ops are never frozen.
+
+    Args:
+        arch (str | dict): a name of :attr:`arch_zoo` or a dict with
+            ``embed_dims``, ``num_layers``, ``num_heads``, ``patch_size`` and
+            either ``pool_blocks`` (indices of the pooling blocks) or
+            ``pool_block_width`` (the official setting, 0 for none);
+            optional ``mlp_ratio`` (4) and ``pool_mode`` ('1d').
+            Defaults to 's-1'.
+        img_size (int | tuple): the construction input size; position
+            embeddings are sized for it. Defaults to 224.
+        in_channels (int): image channels. Defaults to 3.
+        pool_mode (str, optional): '1d' or '2d'; overrides the arch's.
+        pool_kernel_size (int): pooling kernel. Defaults to 3.
+        out_indices (int | Sequence[int]): blocks whose output is returned.
+            Defaults to -1.
+        out_type (str): 'avg_token' or 'featmap'. Defaults to 'avg_token'.
+        out_scales (Sequence[float], optional): one rescale factor per output
+            (from 4, 2, 1, 0.5, 0.25) applied by a
+            :class:`SimpleFeaturePyramid`; only with ``'featmap'``.
+        out_norms (bool): add a norm ``norm{i}`` per output block other than
+            the last one (which has the final norm). Off in the official
+            model; new layers when a classification checkpoint is loaded.
+            Defaults to False.
+        final_norm (bool): the final LayerNorm. Defaults to True.
+        qkv_bias (bool): Defaults to True.
+        drop_rate (float): dropout after the patch position embedding, the
+            attention projection and in the FFN. Defaults to 0.
+        attn_drop_rate (float): Defaults to 0.
+        drop_path_rate (float): stochastic depth, linearly increasing from
+            0 over the blocks (official training: 0.1). Defaults to 0.1.
+        norm_cfg (dict): Defaults to ``dict(type='LN', eps=1e-6)``.
+        act_cfg (dict): FFN activation. Defaults to GELU.
+        pyramid_norm_cfg (dict): norm inside the pyramid's x4 branch.
+            Defaults to ``dict(type='BN')``.
+        interpolate_mode (str): mode of the 2-D position-embedding resizing.
+            Defaults to 'bicubic'.
+        frozen_stages (int): see "Stages". Defaults to -1.
+        norm_eval (bool): BN layers (pyramid only) in eval mode while
+            training. Defaults to False.
+        with_cp (bool): gradient checkpointing per block. Defaults to False.
+        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
+            checkpoint=..., prefix='backbone.')``.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['ti-1', 'hvt-ti-1'], dict(_TINY, pool_blocks=(0, ))),
+        # Paper Table 6 (CIFAR-100 only, no weights).
+        **dict.fromkeys(['ti-4', 'hvt-ti-4'],
+                        dict(_TINY, pool_blocks=(0, 3, 6, 9))),
+        **dict.fromkeys(['s-0', 'hvt-s-0'], dict(_SMALL, pool_blocks=())),
+        **dict.fromkeys(['s-1', 'hvt-s-1'], dict(_SMALL, pool_blocks=(0, ))),
+        **dict.fromkeys(['s-2', 'hvt-s-2'], dict(_SMALL, pool_blocks=(0, 6))),
+        **dict.fromkeys(['s-3', 'hvt-s-3'],
+                        dict(_SMALL, pool_blocks=(0, 4, 8))),
+        **dict.fromkeys(['s-4', 'hvt-s-4', 'scale-ti-4', 'scale-hvt-ti-4'],
+                        dict(_SMALL, pool_blocks=(0, 3, 6, 9))),
+        **dict.fromkeys(['s-2-2d', 'hvt-s-2-2d'],
+                        dict(
+                            _SMALL,
+                            patch_size=8,
+                            pool_blocks=(0, 6),
+                            pool_mode='2d')),
+    }
+    essential_keys = ('embed_dims', 'num_layers', 'num_heads', 'patch_size')
+    OUT_TYPES = ('avg_token', 'featmap')
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's-1',
+                 img_size: Union[int, Tuple[int, int]] = 224,
+                 in_channels: int = 3,
+                 pool_mode: Optional[str] = None,
+                 pool_kernel_size: int = 3,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 out_type: str = 'avg_token',
+                 out_scales: Optional[Sequence[float]] = None,
+                 out_norms: bool = False,
+                 final_norm: bool = True,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.1,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 act_cfg: dict = dict(type='GELU'),
+                 pyramid_norm_cfg: dict = dict(type='BN'),
+                 interpolate_mode: str = 'bicubic',
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None):
+        settings = resolve_arch(arch, self.arch_zoo, self.essential_keys,
+                                'HVT')
+        self.arch_settings = settings
+        self.embed_dims = settings['embed_dims']
+        self.num_layers = settings['num_layers']
+        self.num_heads = settings['num_heads']
+        self.patch_size = settings['patch_size']
+        self.mlp_ratio = settings.get('mlp_ratio', 4)
+        self.pool_blocks = self._parse_pool_blocks(settings, self.num_layers)
+        self.pool_mode = pool_mode or settings.get('pool_mode', '1d')
+        if self.pool_mode not in ('1d', '2d'):
+            raise ValueError(f"pool_mode must be '1d' or '2d', got "
+                             f'{self.pool_mode!r}.')
+        if pool_kernel_size < 1:
+            raise ValueError('pool_kernel_size must be positive.')
+        super().__init__(
+            num_stages=len(self.pool_blocks) + 1,
+            frozen_stages=frozen_stages,
+            norm_eval=norm_eval,
+            with_cp=with_cp,
+            init_cfg=init_cfg)
+
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'out_type must be one of {self.OUT_TYPES}, '
+                             f'got {out_type!r}.')
+        self.out_type = out_type
+        self.out_indices, self.out_scales = self._parse_outputs(
+            out_indices, out_scales, out_type, self.num_layers)
+        self.in_channels = in_channels
+        self.pool_kernel_size = pool_kernel_size
+        self.interpolate_mode = interpolate_mode
+        self.final_norm = final_norm
+        self.num_features = self.embed_dims
+        self.out_channels = [self.embed_dims] * len(self.out_indices)
+
+        # Stem.
+        self.img_size = tuple(to_2tuple(img_size))
+        self.patch_embed = PatchEmbed(
+            in_channels=in_channels,
+            embed_dims=self.embed_dims,
+            conv_type='Conv2d',
+            kernel_size=self.patch_size,
+            stride=self.patch_size,
+            padding='corner',
+            norm_cfg=None)
+        self.patch_resolution = tuple(
+            math.ceil(s / self.patch_size) for s in self.img_size)
+        num_patches = self.patch_resolution[0] * self.patch_resolution[1]
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, num_patches, self.embed_dims))
+        self.drop_after_pos = nn.Dropout(p=drop_rate)
+
+        # Blocks, with the pools after the pooling blocks.
+        dpr = torch.linspace(
+            0, drop_path_rate, self.num_layers, device='cpu').tolist()
+        self.layers = ModuleList([
+            HVTBlock(
+                self.embed_dims,
+                self.num_heads,
+                int(self.embed_dims * self.mlp_ratio),
+                drop_rate=drop_rate,
+                attn_drop_rate=attn_drop_rate,
+                drop_path_rate=dpr[i],
+                qkv_bias=qkv_bias,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg) for i in range(self.num_layers)
+        ])
+        self.pools = ModuleList()
+        resolution = (
+            num_patches if self.pool_mode == '1d' else self.patch_resolution)
+        for _ in self.pool_blocks:
+            if self.pool_mode == '1d':
+                resolution = pooled_length(resolution, pool_kernel_size)
+                if resolution < 1:
+                    raise ValueError(
+                        f'img_size {self.img_size} is too small for '
+                        f'{len(self.pool_blocks)} 1-D pools.')
+            else:
+                resolution = tuple(
+                    pooled_size(s, pool_kernel_size) for s in resolution)
+            self.pools.append(
+                HVTPooling(self.embed_dims, self.pool_mode, resolution,
+                           pool_kernel_size, interpolate_mode))
+        self._pool_of_block = {b: m for m, b in enumerate(self.pool_blocks)}
+
+        if final_norm:
+            self.norm = build_norm_layer(norm_cfg, self.embed_dims)
+        self.out_norms = out_norms
+        if out_norms:
+            for i in sorted(set(self.out_indices)):
+                if i == self.num_layers - 1 and final_norm:
+                    continue
+                self.add_module(f'norm{i}',
+                                build_norm_layer(norm_cfg, self.embed_dims))
+
+        self.pyramid = None
+        if self.out_scales is not None:
+            self.pyramid = SimpleFeaturePyramid(
+                self.embed_dims, self.out_scales, norm_cfg=pyramid_norm_cfg)
+
+        self.min_size, self.min_tokens = self._minimum_input()
+        self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------
+    # Construction helpers
+    # ------------------------------------------------------------------
+    @staticmethod
+    def pool_blocks_from_width(num_layers: int, width: int) -> Tuple[int]:
+        """The official schedule: blocks ``i`` with ``i % width == 0``
+        (``width`` 0 or None: no pooling, i.e. HVT-S-0)."""
+        if not width:
+            return ()
+        return tuple(i for i in range(num_layers) if i % width == 0)
+
+    @classmethod
+    def _parse_pool_blocks(cls, settings: dict, num_layers: int):
+        if 'pool_blocks' in settings:
+            blocks = tuple(int(b) for b in settings['pool_blocks'])
+        elif 'pool_block_width' in settings:
+            blocks = cls.pool_blocks_from_width(num_layers,
+                                                settings['pool_block_width'])
+        else:
+            raise KeyError('Custom HVT arch needs "pool_blocks" (indices of '
+                           'the pooling blocks) or "pool_block_width" (the '
+                           'official setting; 0 for no pooling).')
+        if list(blocks) != sorted(set(blocks)):
+            raise ValueError(f'pool_blocks {blocks} must be increasing.')
+        if blocks and not 0 <= blocks[0] <= blocks[-1] < num_layers - 1:
+            raise ValueError(
+                f'pool_blocks {blocks} must lie in [0, {num_layers - 2}]: a '
+                'pool after the last block would feed only the token mean.')
+        return blocks
+
+    @staticmethod
+    def _parse_outputs(out_indices, out_scales, out_type, num_layers):
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        indices = []
+        for index in out_indices:
+            i = index + num_layers if index < 0 else index
+            if not 0 <= i < num_layers:
+                raise ValueError(f'out_indices entry {index} is out of range '
+                                 f'for {num_layers} blocks.')
+            indices.append(i)
+        if out_scales is not None:
+            if out_type != 'featmap':
+                raise ValueError("out_scales needs out_type='featmap'.")
+            out_scales = tuple(out_scales)
+            if len(out_scales) != len(indices):
+                raise ValueError(
+                    f'out_scales {out_scales} needs one entry per '
+                    f'out_indices entry {tuple(out_indices)}.')
+            keys = list(zip(indices, out_scales))
+        else:
+            keys = indices
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f'out_indices {tuple(out_indices)} has duplicates that '
+                'out_scales does not tell apart.')
+        return indices, out_scales
+
+    def _grid_after(self, size: int, block: int) -> int:
+        """Side of the 2-D token grid at ``block``'s output for a patch-grid
+        side ``size``."""
+        for b in self.pool_blocks:
+            if b < block:
+                size = pooled_size(size, self.pool_kernel_size)
+        return size
+
+    def _minimum_input(self):
+        # 1-D pooling needs at least ``kernel`` tokens before every pool.
+        min_tokens = 1
+        if self.pool_mode == '1d':
+            for _ in self.pool_blocks:
+                min_tokens = 2 * (min_tokens - 1) + self.pool_kernel_size
+        # Pyramid max-pools need 2 (x0.5) or 4 (x0.25) cells per side.
+        need = {
+            i: int(round(1 / s))
+            for i, s in zip(self.out_indices, self.out_scales or ())
+            if s < 1
+        }
+        side = 1
+        while True:
+            ok = True
+            for i, cells in need.items():
+                grid = side if self.pool_mode == '1d' else self._grid_after(
+                    side, i)
+                ok = ok and grid >= cells
+            if ok:
+                break
+            side += 1
+        min_side = (side - 1) * self.patch_size + 1
+        min_side = max(min_side, self.patch_size)
+        return (min_side, min_side), min_tokens
+
+    # ------------------------------------------------------------------
+    # Weights
+    # ------------------------------------------------------------------
+    def init_weights(self):
+        # The official init runs first, unless a Pretrained checkpoint will
+        # replace it; ``init_cfg`` (e.g. the Pretrained load) is applied
+        # after it by ``BaseModule.init_weights``, so it is never
+        # overwritten (and mmengine's init log reports what happened).
+        if not (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
+            self._official_init()
+        super().init_weights()
+
+    def _official_init(self):
+        """Linears trunc-normal(0.02) (timm's, truncated at +-2) with zero
+        bias, LayerNorms 1/0, every position embedding trunc-normal(0.02);
+        the patch convolution keeps PyTorch's default, as in the official
+        code. The pyramid keeps PyTorch's defaults too."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        trunc_normal_(self.pos_embed, std=.02)
+        for pool in self.pools:
+            trunc_normal_(pool.pos_embed, std=.02)
+
+    def _prepare_pos_embed(self, state_dict, prefix, *args, **kwargs):
+        """Resize checkpoint position embeddings built for another input
+        size (square grids assumed, as in mmpretrain's ViT)."""
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+
+        def square(length, name):
+            side = int(math.isqrt(length))
+            if side * side != length:
+                raise ValueError(
+                    f'Cannot resize {name} of length {length}: not a square '
+                    'grid. Build the model with the img_size the checkpoint '
+                    'was trained at.')
+            return side, side
+
+        name = prefix + 'pos_embed'
+        if name in state_dict and state_dict[name].shape != \
+                self.pos_embed.shape:
+            src = state_dict[name]
+            logger.info(f'Resize {name} from {tuple(src.shape)} to '
+                        f'{tuple(self.pos_embed.shape)}.')
+            state_dict[name] = resize_pos_embed(
+                src, square(src.shape[1], name), self.patch_resolution,
+                self.interpolate_mode, num_extra_tokens=0)
+        for m, pool in enumerate(self.pools):
+            name = f'{prefix}pools.{m}.pos_embed'
+            if name not in state_dict or \
+                    state_dict[name].shape == pool.pos_embed.shape:
+                continue
+            src = state_dict[name]
+            logger.info(f'Resize {name} from {tuple(src.shape)} to '
+                        f'{tuple(pool.pos_embed.shape)}.')
+            if self.pool_mode == '1d':
+                state_dict[name] = F.interpolate(
+                    src.transpose(1, 2).float(),
+                    size=pool.resolution,
+                    mode='linear',
+                    align_corners=False).transpose(1, 2).to(src.dtype)
+            else:
+                state_dict[name] = resize_pos_embed(
+                    src, square(src.shape[1], name), pool.resolution,
+                    self.interpolate_mode, num_extra_tokens=0)
+
+    # ------------------------------------------------------------------
+    # Stages: freezing and layer-wise lr decay
+    # ------------------------------------------------------------------
+    def stage_blocks(self) -> List[List[int]]:
+        """Block indices of each pooling stage (see the class docstring)."""
+        ends = list(self.pool_blocks) + [self.num_layers - 1]
+        stages, start = [], 0
+        for end in ends:
+            stages.append(list(range(start, end + 1)))
+            start = end + 1
+        return stages
+
+    def frozen_parts(self, stage: int) -> list:
+        if stage == 0:
+            return [self.patch_embed, self.pos_embed, self.drop_after_pos]
+        blocks = self.stage_blocks()[stage - 1]
+        parts = [self.layers[i] for i in blocks]
+        parts += [getattr(self, f'norm{i}', None) for i in blocks]
+        if stage <= len(self.pools):
+            parts.append(self.pools[stage - 1])
+        elif self.final_norm:
+            parts.append(self.norm)
+        return parts
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer depth of a parameter for layer-wise lr decay.
+
+        The stem (patch embedding, its position embedding) is depth 0, block
+        ``i`` is ``i + 1`` together with the stage position embedding its
+        pool adds, the rest (norms, pyramid) and parameters outside the
+        backbone (the head) get the last depth ``num_layers + 1``.
+        """
+        num_layers = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        if name == 'pos_embed' or name.startswith('patch_embed'):
+            depth = 0
+        elif name.startswith('layers.'):
+            depth = int(name.split('.')[1]) + 1
+        elif name.startswith('pools.'):
+            depth = self.pool_blocks[int(name.split('.')[1])] + 1
+        else:
+            depth = num_layers - 1
+        return depth, num_layers
+
+    # ------------------------------------------------------------------
+    # Forward
+    # ------------------------------------------------------------------
+    def _check_tokens(self, x: torch.Tensor, patch_hw: Tuple[int, int]):
+        if patch_hw[0] * patch_hw[1] < self.min_tokens:
+            raise ValueError(
+                f'HVT with {len(self.pool_blocks)} 1-D pools needs at least '
+                f'{self.min_tokens} patch tokens, i.e. ceil(H/'
+                f'{self.patch_size}) * ceil(W/{self.patch_size}) >= '
+                f'{self.min_tokens}; got an input of shape '
+                f'{tuple(x.shape)} with {patch_hw[0]}x{patch_hw[1]} tokens.')
+
+    def _format_output(self, x: torch.Tensor, block: int, resolution,
+                       patch_hw: Tuple[int, int]) -> torch.Tensor:
+        norm = getattr(self, f'norm{block}', None)
+        if norm is not None:
+            x = norm(x)
+        if self.out_type == 'avg_token':
+            return x.mean(dim=1)
+        B, L, C = x.shape
+        if self.pool_mode == '2d':
+            h, w = resolution
+            return x.transpose(1, 2).reshape(B, C, h, w).contiguous()
+        h, w = patch_hw
+        x = x.transpose(1, 2)
+        if L != h * w:
+            # Paper Fig. 3: stretch the pooled sequence back to the length of
+            # the patch grid, then fold it into the grid.
+            x = F.interpolate(
+                x, size=h * w, mode='linear', align_corners=False)
+        return x.reshape(B, C, h, w).contiguous()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        check_input(x, self.in_channels, self.min_size, 'HVT')
+        inputs = x
+        x, patch_hw = self.patch_embed(x)
+        patch_hw = tuple(patch_hw)
+        if self.pool_mode == '1d':
+            self._check_tokens(inputs, patch_hw)
+        x = x + resize_pos_embed(
+            self.pos_embed,
+            self.patch_resolution,
+            patch_hw,
+            mode=self.interpolate_mode,
+            num_extra_tokens=0)
+        x = self.drop_after_pos(x)
+
+        resolution = patch_hw if self.pool_mode == '2d' else x.shape[1]
+        wanted = set(self.out_indices)
+        feats: Dict[int, torch.Tensor] = {}
+        last = self.num_layers - 1
+        for i, layer in enumerate(self.layers):
+            x = self.checkpointed(layer, x)
+            if i == last and self.final_norm:
+                x = self.norm(x)
+            if i in wanted:
+                feats[i] = self._format_output(x, i, resolution, patch_hw)
+                if len(feats) == len(wanted):
+                    # Blocks after the last output are not run.
+                    break
+            if i in self._pool_of_block:
+                x, resolution = self.pools[self._pool_of_block[i]](
+                    x, resolution)
+        outs = [feats[i] for i in self.out_indices]
+        if self.pyramid is not None:
+            outs = self.pyramid(outs)
+        return tuple(outs)

@@ -1,0 +1,151 @@
+"""Turn a training checkpoint into a model-zoo file.
+
+A training checkpoint written by mmengine holds the optimizer, the
+parameter schedulers, the message hub (with mmengine ``HistoryBuffer``
+objects that torch's ``weights_only=True`` loader refuses) and, with
+``EMAHook``, two copies of the weights. :func:`publish_checkpoint` keeps the
+weights (the EMA average by default, as mmengine stores it in
+``state_dict``, or the raw weights with ``ema=False``) and plain metadata,
+writes ``<name>_<YYYYMMDD>-<sha256[:8]>.pth`` and returns what a metafile
+entry needs. The hash is the one of the written file, in the form
+``torch.hub`` checks (``check_hash=True``).
+"""
+import datetime
+import hashlib
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Optional
+
+import torch
+
+from vit_backbones.compat import load_trusted_checkpoint
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def plain_data(value):
+    """``value`` with everything but plain Python data dropped (so the file
+    loads with ``weights_only=True``)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = plain_data(item)
+            if isinstance(key, _PLAIN) and item is not _DROP:
+                out[key] = item
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [plain_data(item) for item in value]
+        items = [item for item in items if item is not _DROP]
+        return type(value)(items)
+    return _DROP
+
+
+class _Drop:
+    pass
+
+
+_DROP = _Drop()
+
+
+def select_weights(checkpoint: dict, ema: bool = True) -> 'OrderedDict':
+    """The weights to publish from a training checkpoint.
+
+    mmengine's ``EMAHook`` saves the averaged weights in ``state_dict`` and
+    the raw ones under ``ema_state_dict['module.<key>']``; ``ema=False``
+    takes the raw ones.
+    """
+    if 'state_dict' not in checkpoint:
+        # A bare state dict.
+        state_dict = checkpoint
+    else:
+        state_dict = checkpoint['state_dict']
+    state_dict = OrderedDict(
+        (k, v) for k, v in state_dict.items() if isinstance(v, torch.Tensor))
+    if not ema:
+        raw = checkpoint.get('ema_state_dict')
+        if raw is None:
+            raise ValueError('--no-ema asks for the raw weights of an EMA '
+                             'run, but the checkpoint has no ema_state_dict.')
+        for key in state_dict:
+            if 'module.' + key in raw:
+                state_dict[key] = raw['module.' + key]
+    return state_dict
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def publish_checkpoint(src: str,
+                       out: str,
+                       ema: bool = True,
+                       date: Optional[str] = None) -> dict:
+    """Write the published file next to ``out``; return its facts.
+
+    Args:
+        src: the training checkpoint.
+        out: the output path without date and hash, e.g.
+            ``work_dirs/hat-net-tiny_8xb128_in1k.pth``.
+        ema: publish the EMA weights when the run had ``EMAHook`` (default),
+            else the raw weights.
+        date: ``YYYYMMDD``; today by default.
+
+    Returns:
+        dict with ``path``, ``sha256``, ``num_params`` and ``meta``.
+    """
+    checkpoint = load_trusted_checkpoint(src)
+    state_dict = select_weights(checkpoint, ema=ema)
+    meta = plain_data(checkpoint.get('meta', {}))
+    for key in ('hook_msgs', 'message_hub'):
+        meta.pop(key, None)
+    try:
+        import mmengine
+        import mmpretrain
+        meta.setdefault('mmengine_version', mmengine.__version__)
+        meta.setdefault('mmpretrain_version', mmpretrain.__version__)
+    except ImportError:
+        pass
+    from vit_backbones import __version__
+    meta['vit_backbones_version'] = __version__
+    meta['ema'] = bool(ema and 'ema_state_dict' in checkpoint)
+
+    stem = out[:-4] if out.endswith('.pth') else out
+    date = date or datetime.date.today().strftime('%Y%m%d')
+    tmp = f'{stem}.publishing.pth'
+    os.makedirs(osp.dirname(osp.abspath(tmp)), exist_ok=True)
+    torch.save({'state_dict': state_dict, 'meta': meta}, tmp)
+    digest = sha256_of(tmp)
+    final = f'{stem}_{date}-{digest[:8]}.pth'
+    os.replace(tmp, final)
+    num_params = sum(v.numel() for k, v in state_dict.items()
+                     if not k.endswith(('running_mean', 'running_var',
+                                        'num_batches_tracked')))
+    return dict(path=final, sha256=digest, num_params=num_params, meta=meta)
+
+
+def metafile_entry(result: dict, name: str, config: str,
+                   weights_url: str, flops: Optional[int] = None) -> str:
+    """A ``Models:`` entry of a metafile.yml for the published file."""
+    lines = [
+        f'  - Name: {name}',
+        '    Metadata:',
+        f'      FLOPs: {flops if flops is not None else "<get_flops.py>"}',
+        f'      Parameters: {result["num_params"]}',
+        '      Results Source: this package',
+        '    In Collection: <collection>',
+        '    Results:',
+        '      - Task: <task>',
+        '        Dataset: <dataset>',
+        '        Metrics: {}',
+        f'    Weights: {weights_url.rstrip("/")}/'
+        f'{osp.basename(result["path"])}',
+        f'    Config: {config}',
+    ]
+    return '\n'.join(lines)
