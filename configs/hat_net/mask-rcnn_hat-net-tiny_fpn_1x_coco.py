@@ -31,5 +31,4 @@ model = dict(
     neck=dict(in_channels=[48, 96, 240, 384]))
 
 optim_wrapper = dict(
-    optimizer=dict(
-        _delete_=True, type='AdamW', lr=1e-4, weight_decay=1e-4))
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=1e-4))

@@ -32,5 +32,4 @@ model = dict(
     neck=dict(in_channels=[96, 240, 384], start_level=0, num_outs=5))
 
 optim_wrapper = dict(
-    optimizer=dict(
-        _delete_=True, type='AdamW', lr=1e-4, weight_decay=1e-4))
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=1e-4))

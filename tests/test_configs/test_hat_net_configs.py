@@ -71,8 +71,8 @@ def test_config_settings(path):
         assert cfg.model.head.in_channels == CHANNELS[v][-1]
         assert cfg.model.head.dropout_rate == 0.2
         assert cfg.model.head.loss.label_smooth_val == 0.1
-        assert [a.type for a in cfg.model.train_cfg.augments
-                ] == ['Mixup', 'CutMix']
+        assert [a.type
+                for a in cfg.model.train_cfg.augments] == ['Mixup', 'CutMix']
         assert cfg.train_dataloader.batch_size == 128
         assert cfg.auto_scale_lr.base_batch_size == 1024
         opt = cfg.optim_wrapper.optimizer
@@ -114,9 +114,8 @@ def test_config_settings(path):
         assert cfg.model.data_preprocessor.size == (512, 512)
         assert cfg.train_cfg.max_iters == 80000
         poly, = cfg.param_scheduler
-        assert (poly.type, poly.eta_min, poly.power, poly.end) == ('PolyLR',
-                                                                   0.0, 0.9,
-                                                                   80000)
+        assert (poly.type, poly.eta_min, poly.power,
+                poly.end) == ('PolyLR', 0.0, 0.9, 80000)
         assert cfg.model.decode_head.num_classes == 150
 
 

@@ -84,17 +84,16 @@ def test_wrappers_and_prefix(official_state):
 
 def test_key_layout(official_state):
     converted = convert(official_state, arch=FIXTURE_ARCH)
-    assert set(k for k in converted if k.startswith('head.')) == {
-        'head.fc.weight', 'head.fc.bias'
-    }
+    assert set(k for k in converted
+               if k.startswith('head.')) == {'head.fc.weight', 'head.fc.bias'}
     assert converted['backbone.stages.1.downsample.conv.weight'] is \
         official_state['ds2.conv.weight']
     assert convert_key('blocks.2.1.conv.conv3.1.bias') == (
         'stages.2.blocks.1.mlp.out_norm.bias', 'backbone')
     assert convert_key('blocks.0.0.attn.proj_norm.weight') == (
         'stages.0.blocks.0.attn.proj_norm.weight', 'backbone')
-    assert convert_key('ds4.norm.weight') == ('stages.3.downsample.norm.weight',
-                                              'backbone')
+    assert convert_key('ds4.norm.weight') == (
+        'stages.3.downsample.norm.weight', 'backbone')
     assert infer_arch(official_state) == {
         k: v
         for k, v in FIXTURE_ARCH.items() if k != 'head_dim'
@@ -108,8 +107,7 @@ def to_official_keys(model):
         (r'patch_embed\.conv1\.', 'patch_embed.0.'),
         (r'patch_embed\.norm\.', 'patch_embed.1.'),
         (r'patch_embed\.conv2\.', 'patch_embed.3.'),
-        (r'stages\.(\d)\.downsample\.',
-         lambda m: f'ds{int(m.group(1)) + 1}.'),
+        (r'stages\.(\d)\.downsample\.', lambda m: f'ds{int(m.group(1)) + 1}.'),
         (r'stages\.(\d)\.blocks\.(\d+)\.attn\.', r'blocks.\1.\2.attn.'),
         (r'stages\.(\d)\.blocks\.(\d+)\.mlp\.norm\.',
          r'blocks.\1.\2.conv.conv1.0.'),
@@ -145,9 +143,8 @@ def test_published_variants_recognised(arch):
     converted = convert(official)  # arch inferred, keys and shapes checked
     assert len(converted) == len(official)
     assert set(converted) == {'backbone.' + k
-                              for k in model.state_dict()} | {
-                                  'head.fc.weight', 'head.fc.bias'
-                              }
+                              for k in model.state_dict()
+                              } | {'head.fc.weight', 'head.fc.bias'}
 
 
 def test_rejects_transcnn(official_state):
@@ -160,8 +157,8 @@ def test_rejects_transcnn(official_state):
                 'blocks.0.0.attn.norm.running_mean',
                 'blocks.0.0.conv.conv1.0.weight',
                 'blocks.0.0.conv.conv1.1.running_var', 'ds2.conv.weight',
-                'ds2.residual.weight', 'ds2.norm1.weight',
-                'ds2.norm2.weight', 'classifier.1.weight'):
+                'ds2.residual.weight', 'ds2.norm1.weight', 'ds2.norm2.weight',
+                'classifier.1.weight'):
         transcnn[key] = torch.zeros(1)
     with pytest.raises(CheckpointMismatchError, match='TransCNN v1.0'):
         convert(dict(model=transcnn))
@@ -180,8 +177,8 @@ def test_rejects_bad_checkpoints(official_state):
 
     missing = OrderedDict(official_state)
     missing.pop('blocks.2.1.attn.kv.weight')
-    with pytest.raises(CheckpointMismatchError,
-                       match='stages.2.blocks.1.attn.kv.weight'):
+    with pytest.raises(
+            CheckpointMismatchError, match='stages.2.blocks.1.attn.kv.weight'):
         convert(missing, arch=FIXTURE_ARCH)
 
     no_head = OrderedDict(
@@ -208,8 +205,7 @@ def test_cli(tmp_path):
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     src = tmp_path / 'HAT-Net_Fixture.pth'
-    torch.save(
-        dict(model=load_fixture('official_state_dict.pth')), str(src))
+    torch.save(dict(model=load_fixture('official_state_dict.pth')), str(src))
     dst = tmp_path / 'out' / 'converted.pth'
     import json
     cli.main([str(src), str(dst), '--arch', json.dumps(FIXTURE_ARCH)])

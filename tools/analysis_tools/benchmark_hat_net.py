@@ -28,17 +28,16 @@ import os.path as osp
 import sys
 import types
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from vit_backbones.benchmark import (format_row,  # noqa: E402
-                                     forward_backward_step, forward_step,
-                                     measure)
-from vit_backbones.converters.hat_net import \
-    backbone_state_dict  # noqa: E402
+from vit_backbones.benchmark import format_row  # noqa: E402
+from vit_backbones.benchmark import forward_backward_step  # noqa: E402
+from vit_backbones.benchmark import forward_step, measure  # noqa: E402
+from vit_backbones.converters.hat_net import backbone_state_dict  # noqa
 from vit_backbones.models.backbones.hat_net import HATNet  # noqa: E402
 
 SETTINGS = dict(
@@ -57,10 +56,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='HAT-Net: ours vs official, same weights')
     parser.add_argument(
-        '--official-repo', required=True,
+        '--official-repo',
+        required=True,
         help='checkout of github.com/yun-liu/HAT-Net (holds HAT_Net.py)')
     parser.add_argument(
-        '--arch', nargs='+', default=['tiny'],
+        '--arch',
+        nargs='+',
+        default=['tiny'],
         choices=['tiny', 'small', 'medium', 'large'])
     parser.add_argument('--sizes', nargs='+', default=['224', '512x512'])
     parser.add_argument('--batch', type=int, default=1)
@@ -84,10 +86,16 @@ def _install_timm_stand_ins():
     modules = {
         'timm': {},
         'timm.models': {},
-        'timm.models.layers': dict(
-            DropPath=DropPath, trunc_normal_=nn.init.trunc_normal_),
-        'timm.models.registry': dict(register_model=register_model),
-        'timm.models.vision_transformer': dict(_cfg=_cfg),
+        'timm.models.layers': {
+            'DropPath': DropPath,
+            'trunc_normal_': nn.init.trunc_normal_
+        },
+        'timm.models.registry': {
+            'register_model': register_model
+        },
+        'timm.models.vision_transformer': {
+            '_cfg': _cfg
+        },
     }
     for name, attrs in modules.items():
         module = types.ModuleType(name)
@@ -132,8 +140,9 @@ def choose_setting(h, w):
         fits = True
         size_h, size_w = h, w
         for i in range(4):
-            size_h, size_w = -(-size_h // (4 if i == 0 else 2)), -(
-                -size_w // (4 if i == 0 else 2))
+            size_h, size_w = -(-size_h //
+                               (4 if i == 0 else 2)), -(-size_w //
+                                                        (4 if i == 0 else 2))
             for n in (grids[i], ratios[i]):
                 if size_h % n or size_w % n:
                     fits = False
@@ -196,8 +205,9 @@ def main(argv=None):
                     args.iters)
                 results[name] = (fwd, fwd_bwd)
                 print(format_row(f'  {name} forward', args.batch, fwd))
-                print(format_row(f'  {name} forward+backward', args.batch,
-                                 fwd_bwd))
+                print(
+                    format_row(f'  {name} forward+backward', args.batch,
+                               fwd_bwd))
             if not official_runs:
                 print('  official: cannot run at this size (stage maps not '
                       'divisible by G1/G2)')

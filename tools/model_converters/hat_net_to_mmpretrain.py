@@ -17,8 +17,8 @@ import json
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from vit_backbones.converters.common import run_cli  # noqa: E402
 from vit_backbones.converters.hat_net import convert  # noqa: E402

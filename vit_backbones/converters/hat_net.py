@@ -174,8 +174,8 @@ def convert(checkpoint: dict,
         CheckpointMismatchError: for TransCNN v1.0 files, already converted
             files, unknown keys, and missing or misshapen keys.
     """
-    state_dict = unwrap_state_dict(checkpoint, wrappers=('model',
-                                                         'state_dict'))
+    state_dict = unwrap_state_dict(
+        checkpoint, wrappers=('model', 'state_dict'))
     state_dict = strip_prefix(state_dict, 'module.')
     if is_transcnn(state_dict):
         raise CheckpointMismatchError(TRANSCNN_MESSAGE)
@@ -206,10 +206,8 @@ def convert(checkpoint: dict,
 
 
 def backbone_state_dict(checkpoint: dict,
-                        arch: Optional[Union[str, dict]] = None
-                        ) -> 'OrderedDict[str, torch.Tensor]':
+                        arch: Optional[Union[str, dict]] = None) -> dict:
     """Only the backbone part of :func:`convert`, without the prefix."""
     converted = convert(checkpoint, arch)
-    return OrderedDict((k[len('backbone.'):], v)
-                       for k, v in converted.items()
+    return OrderedDict((k[len('backbone.'):], v) for k, v in converted.items()
                        if k.startswith('backbone.'))

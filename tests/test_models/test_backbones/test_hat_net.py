@@ -107,8 +107,8 @@ def test_out_indices(out_indices):
     model = HATNet(arch=FAST, out_indices=out_indices, **DENSE).eval()
     with torch.no_grad():
         outs = model(torch.rand(1, 3, 64, 64))
-    indices = out_indices if isinstance(out_indices, tuple) else (
-        out_indices % 4, )
+    indices = out_indices if isinstance(out_indices, tuple) else (out_indices %
+                                                                  4, )
     assert isinstance(outs, tuple) and len(outs) == len(indices)
     for out, i in zip(outs, indices):
         assert out.shape == (1, FAST['embed_dims'][i], 64 // 2**(i + 2),
@@ -190,8 +190,8 @@ def test_network_padding_is_invisible(monkeypatch):
     """Whole network at sizes that need padding in every H-MHSA stage
     equals the same network with every attention replaced by the
     never-padding reference."""
-    model = randomize(
-        HATNet(arch=FAST, out_indices=(0, 1, 2, 3), **DENSE)).eval()
+    model = randomize(HATNet(arch=FAST, out_indices=(0, 1, 2, 3),
+                             **DENSE)).eval()
     x = torch.randn(1, 3, 200, 120)  # stage maps 50x30, 25x15, 13x8, 7x4
     with torch.no_grad():
         ours = model(x)
@@ -222,8 +222,8 @@ def test_tile_mask():
     assert keep[0].all()
     assert keep[3].reshape(4, 4)[:, :1].all()  # column 12 only
     assert not keep[3].reshape(4, 4)[:, 1:].any()
-    assert keep[8].reshape(4, 4)[:2].all() and not keep[8].reshape(
-        4, 4)[2:].any()
+    assert keep[8].reshape(
+        4, 4)[:2].all() and not keep[8].reshape(4, 4)[2:].any()
     assert keep.reshape(12, 16).any(1).all()  # never a fully masked tile
     assert _tile_key_bias(10, 13, 4, torch.device('cpu'),
                           torch.float32) is bias  # cached
@@ -262,8 +262,10 @@ def test_frozen_stages():
         out_norm_cfg=dict(type='BN'),
         frozen_stages=2)
     model.train()
-    frozen = [model.patch_embed, model.stages[0], model.stages[1],
-              model.norm0, model.norm1]
+    frozen = [
+        model.patch_embed, model.stages[0], model.stages[1], model.norm0,
+        model.norm1
+    ]
     for module in frozen:
         assert not module.training
         assert all(not p.requires_grad for p in module.parameters())
@@ -286,8 +288,7 @@ def test_norm_eval():
         norm_eval=True)
     model.train()
     assert check_norm_state(model.modules(), False)
-    model = HATNet(
-        arch=FAST, out_indices=(0, 1), out_norm_cfg=dict(type='BN'))
+    model = HATNet(arch=FAST, out_indices=(0, 1), out_norm_cfg=dict(type='BN'))
     model.train()
     assert check_norm_state(model.modules(), True)
 
@@ -317,8 +318,8 @@ def test_with_cp():
 def test_drop_path_schedule():
     model = HATNet(arch=FAST, drop_path_rate=0.3)
     rates = [
-        getattr(block.drop_path, 'drop_prob', 0.)
-        for stage in model.stages for block in stage.blocks
+        getattr(block.drop_path, 'drop_prob', 0.) for stage in model.stages
+        for block in stage.blocks
     ]
     expected = torch.linspace(0, 0.3, sum(FAST['depths'])).tolist()
     assert rates == pytest.approx(expected)
@@ -356,8 +357,10 @@ def test_pretrained_prefix_round_trip(tmp_path):
 
 
 def test_get_layer_depth():
-    model = HATNet(arch=FAST, out_indices=(0, 1, 2, 3),
-                   out_norm_cfg=dict(type='GN', num_groups=1))
+    model = HATNet(
+        arch=FAST,
+        out_indices=(0, 1, 2, 3),
+        out_norm_cfg=dict(type='GN', num_groups=1))
     num_layers = sum(FAST['depths']) + 2  # 7
     cases = {
         'backbone.patch_embed.conv1.weight': 0,
@@ -371,11 +374,10 @@ def test_get_layer_depth():
         'head.fc.weight': 6,
     }
     for name, depth in cases.items():
-        assert model.get_layer_depth(name, 'backbone.') == (depth,
-                                                            num_layers), name
+        assert model.get_layer_depth(name,
+                                     'backbone.') == (depth, num_layers), name
     names = dict(model.named_parameters())
-    assert all(
-        model.get_layer_depth(n)[0] < num_layers - 1 for n in names)
+    assert all(model.get_layer_depth(n)[0] < num_layers - 1 for n in names)
 
 
 def test_build_from_registry_in_other_scopes():

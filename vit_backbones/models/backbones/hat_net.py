@@ -164,8 +164,7 @@ class HATNetAttention(BaseModule):
         right border averages its valid pixels only (``ceil_mode``)."""
         if self.ds_ratio == 1:
             return x
-        return F.avg_pool2d(
-            x, self.ds_ratio, self.ds_ratio, ceil_mode=True)
+        return F.avg_pool2d(x, self.ds_ratio, self.ds_ratio, ceil_mode=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -536,10 +535,7 @@ class HATNet(VitBackbone):
                 ('act', build_activation_layer(act_cfg)),
                 ('conv2',
                  nn.Conv2d(
-                     stem_channels,
-                     self.embed_dims[0],
-                     3,
-                     stride=2,
+                     stem_channels, self.embed_dims[0], 3, stride=2,
                      padding=1)),
             ]))
 
@@ -566,8 +562,8 @@ class HATNet(VitBackbone):
             ]
             downsample = None
             if i > 0:
-                downsample = HATNetDownsample(
-                    self.embed_dims[i - 1], self.embed_dims[i], norm_cfg)
+                downsample = HATNetDownsample(self.embed_dims[i - 1],
+                                              self.embed_dims[i], norm_cfg)
             self.stages.append(HATNetStage(blocks, downsample))
 
         for i in self.out_indices:
@@ -637,4 +633,3 @@ __all__ = [
     'HATNet', 'HATNetAttention', 'HATNetBlock', 'HATNetMLP',
     'HATNetDownsample', 'HATNetStage'
 ]
-

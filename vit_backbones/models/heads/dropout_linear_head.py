@@ -33,8 +33,7 @@ class DropoutLinearClsHead(LinearClsHead):
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01),
                  **kwargs):
-        super().__init__(
-            num_classes, in_channels, init_cfg=init_cfg, **kwargs)
+        super().__init__(num_classes, in_channels, init_cfg=init_cfg, **kwargs)
         if not 0. <= dropout_rate < 1.:
             raise ValueError(
                 f'dropout_rate must be in [0, 1), got {dropout_rate}.')
