@@ -206,7 +206,7 @@ class HATNetMLP(BaseModule):
                  kernel_size: int = 3,
                  drop_rate: float = 0.,
                  norm_cfg: dict = _GN,
-                 act_cfg: dict = dict(type='SiLU'),
+                 act_cfg: dict = dict(type='SiLU', inplace=True),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         hidden = embed_dims * mlp_ratio
@@ -258,7 +258,7 @@ class HATNetBlock(BaseModule):
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = _GN,
-                 act_cfg: dict = dict(type='SiLU'),
+                 act_cfg: dict = dict(type='SiLU', inplace=True),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.attn = HATNetAttention(
@@ -415,7 +415,8 @@ class HATNet(VitBackbone):
             over all blocks from 0. Defaults to 0.
         norm_cfg (dict): norm layers. Defaults to ``GroupNorm(1, C,
             eps=1e-6)``.
-        act_cfg (dict): activations. Defaults to SiLU.
+        act_cfg (dict): activations. Defaults to in-place SiLU (they only
+            overwrite conv and norm outputs that nothing else reads).
         out_norm_cfg (dict, optional): a norm on each output (``norm{i}``),
             e.g. ``dict(type='GN', num_groups=1)``; None (the default, as
             the official model) adds none.
@@ -479,7 +480,7 @@ class HATNet(VitBackbone):
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = _GN,
-                 act_cfg: dict = dict(type='SiLU'),
+                 act_cfg: dict = dict(type='SiLU', inplace=True),
                  out_norm_cfg: Optional[dict] = None,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
