@@ -271,13 +271,15 @@ def test_frozen_stages():
         assert all(not p.requires_grad for p in module.parameters())
     for module in [model.stages[2], model.stages[3], model.norm2]:
         assert module.training
-        assert all(p.requires_grad for p in module.parameters())
+        assert all(p.requires_grad for n, p in module.named_parameters()
+                   if 'proj_norm' not in n)
     # stage 1 includes the downsampling layer that leads into it
     assert not model.stages[1].downsample.conv.weight.requires_grad
 
     model = HATNet(arch=FAST, frozen_stages=0).train()
     assert not model.patch_embed.training
-    assert all(p.requires_grad for p in model.stages.parameters())
+    assert all(p.requires_grad for n, p in model.stages.named_parameters()
+               if 'proj_norm' not in n)
 
 
 def test_norm_eval():
@@ -313,6 +315,16 @@ def test_with_cp():
             assert q.grad is None, name
             continue
         torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_every_trainable_parameter_gets_a_gradient():
+    """The unused ``proj_norm`` (kept for the official weights) is frozen,
+    everything else is used: DDP needs no find_unused_parameters."""
+    model = HATNet(arch=FAST, out_indices=(0, 1, 2, 3), **DENSE).train()
+    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    for name, p in model.named_parameters():
+        assert p.requires_grad == ('proj_norm' not in name), name
+        assert (p.grad is not None) == p.requires_grad, name
 
 
 def test_drop_path_schedule():

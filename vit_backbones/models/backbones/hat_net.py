@@ -73,7 +73,8 @@ class HATNetAttention(BaseModule):
     the attention only once (the code adds ``x`` inside ``a1`` and the
     block adds it again). ``proj_norm`` exists in the official module and
     its checkpoints but is never used; it is kept so that official weights
-    load strictly.
+    load strictly, with ``requires_grad=False`` so that distributed training
+    does not wait for its gradients.
 
     Any ``H x W`` is accepted. The local branch pads ``qkv`` at the bottom
     and right to multiples of :math:`G_1`, masks the padded keys and crops
@@ -115,7 +116,10 @@ class HATNetAttention(BaseModule):
         self.qkv = nn.Conv2d(embed_dims, embed_dims * 3, 1)
         self.proj = nn.Conv2d(embed_dims, embed_dims, 1)
         # Unused in forward, as in the official code; kept for its weights.
+        # Frozen: DDP (find_unused_parameters=False) would otherwise wait
+        # for gradients that never come.
         self.proj_norm = build_norm_layer(norm_cfg, embed_dims)
+        self.proj_norm.requires_grad_(False)
         self.drop = nn.Dropout2d(drop_rate)
         if grid_size > 1:
             self.grid_norm = build_norm_layer(norm_cfg, embed_dims)
