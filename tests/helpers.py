@@ -44,7 +44,13 @@ def build_model_from_config(cfg):
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
+    model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:
+        # What mmengine's Runner does: mmpretrain configs keep the data
+        # preprocessor (num_classes, mean/std) at the top level.
+        model_cfg = model_cfg.copy()
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     model = revert_sync_batchnorm(model)
     model.init_weights()
     return model
