@@ -151,6 +151,9 @@ def test_infer_arch_and_names():
     assert arch_name(
         dict(embed_dims=192, num_layers=12, num_heads=4,
              patch_size=2)) == 'tiny-cifar-p2'
+    small = dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)
+    assert arch_name(small, 345) == 'small-domainnet-p16'
+    assert arch_name(small, 1000) == 'small-in1k-p16'
     assert arch_name(CASES['tiny_cifar_p4'][0]) is None
     backbone, head = convert(_load('tiny_in1k_p16')[0]['model'])
     assert set(head) == {'fc.weight', 'fc.bias'}

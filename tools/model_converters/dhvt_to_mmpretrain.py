@@ -35,7 +35,8 @@ def convert(checkpoint, args):
     num_classes = state_dict['head.fc.weight'].shape[0]
     print(f'Official model: {official_model_name(checkpoint) or "unknown"}; '
           f'weights: {"model_ema" if args.ema else "model"}')
-    print(f'DHVT arch: {arch_name(arch) or arch}, {num_classes} classes')
+    print(f'DHVT arch: {arch_name(arch, num_classes) or arch}, '
+          f'{num_classes} classes')
     return state_dict
 
 

@@ -203,16 +203,21 @@ def official_model_name(checkpoint) -> Optional[str]:
     return name if isinstance(name, str) else None
 
 
-def arch_name(arch: dict) -> Optional[str]:
+def arch_name(arch: dict, num_classes: Optional[int] = None) -> Optional[str]:
     """The canonical ``DHVT.arch_zoo`` name of an arch dict, if any.
 
-    Note that ``small-in1k-p16`` and ``small-domainnet-p16`` share one
-    architecture; only the number of classes tells them apart.
+    ``small-in1k-p16`` and ``small-domainnet-p16`` share one architecture;
+    ``num_classes`` (1000 or 345) tells them apart.
     """
     from vit_backbones.models.backbones.dhvt import DHVT
-    for name, settings in DHVT.arch_zoo.items():
-        if '-' in name and not name.startswith(('t-', 's-')) and \
-                {k: arch.get(k) for k in settings} == settings and \
-                set(arch) <= set(settings):
-            return name
-    return None
+    matches = [
+        name for name, settings in DHVT.arch_zoo.items()
+        if name.startswith(('tiny-', 'small-')) and set(arch) <= set(
+            settings) and {k: arch.get(k)
+                           for k in settings} == settings
+    ]
+    dataset = {100: 'cifar', 1000: 'in1k', 345: 'domainnet'}.get(num_classes)
+    preferred = [name for name in matches if f'-{dataset}-' in name]
+    if preferred:
+        return preferred[0]
+    return matches[0] if matches else None
