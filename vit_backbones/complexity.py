@@ -25,6 +25,10 @@ _NORM_AND_POOL_OPS = ('aten::batch_norm', 'aten::group_norm',
                       'aten::adaptive_avg_pool2d', 'aten::grid_sampler')
 
 
+def _no_flops(inputs, outputs) -> int:
+    return 0
+
+
 class _TensorForward(nn.Module):
     """Expose ``model(inputs, data_samples, mode='tensor')`` as a module of
     one tensor argument, which jit tracing needs."""
@@ -67,7 +71,10 @@ def count_flops(module: nn.Module,
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     if not norms:
-        analyzer.set_op_handle(**{op: None for op in _NORM_AND_POOL_OPS})
+        # ``set_op_handle(op=None)`` does not work in mmengine 0.10.7: it
+        # marks the op ignored but keeps its default handle, which is what
+        # the counter consults. Count them as zero instead.
+        analyzer.set_op_handle(**{op: _no_flops for op in _NORM_AND_POOL_OPS})
     with attention_as_matmul(attention_matmuls), torch.no_grad():
         return int(analyzer.total())
 
