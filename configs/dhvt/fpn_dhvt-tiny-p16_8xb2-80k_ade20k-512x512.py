@@ -5,7 +5,8 @@
 # decay 1e-4, poly schedule to 0, 512x512 crops, 80k iterations at 8x2.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/datasets/ade20k.py',
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_80k.py'
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_80k.py'
 ]
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 

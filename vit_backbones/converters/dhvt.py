@@ -8,26 +8,30 @@ accuracies are those of ``model``; ``model_ema`` is the exponential moving
 average (decay 0.99996). BN running statistics and ``num_batches_tracked``
 are kept.
 
-Key rules (official -> ours, ``{i}`` a block, ``{j}`` a SOPE convolution):
+Key rules (official -> ours; ours are under ``backbone.`` except the head,
+``{i}`` is a block and ``{j}`` a SOPE convolution):
 
-=========================================  ===================================
-official                                   mmpretrain classifier
-=========================================  ===================================
-``cls_token``                              ``backbone.cls_token``
-``patch_embed.{pre,post}_affine.*``        ``backbone.patch_embed.{pre,post}_affine.*``
-``patch_embed.proj.{2j}.0.weight``         ``backbone.patch_embed.convs.{j}.conv.weight``
-``patch_embed.proj.{2j}.1.*``              ``backbone.patch_embed.convs.{j}.norm.*``
-``blocks.{i}.norm1.*`` / ``norm2.*``       ``backbone.layers.{i}.ln1.*`` / ``ln2.*``
-``blocks.{i}.attn.{qkv,proj}.*``           ``backbone.layers.{i}.attn.{qkv,proj}.*``
-``blocks.{i}.attn.ht_proj.*``              ``backbone.layers.{i}.attn.head_proj.*``
-``blocks.{i}.attn.ht_norm.*``              ``backbone.layers.{i}.attn.head_norm.*``
-``blocks.{i}.attn.pos_embed``              ``backbone.layers.{i}.attn.head_embed``
-``blocks.{i}.mlp.conv1/conv2/conv3.*``     ``backbone.layers.{i}.ffn.pw_conv1/dw_conv/pw_conv2.*``
-``blocks.{i}.mlp.bn1/bn2/bn3.*``           ``backbone.layers.{i}.ffn.norm1/norm2/norm3.*``
-``blocks.{i}.mlp.compress/excitation.*``   ``backbone.layers.{i}.ffn.se_reduce/se_expand.*``
-``norm.*``                                 ``backbone.ln1.*``
-``head.*``                                 ``head.fc.*``
-=========================================  ===================================
+====================================  ====================================
+official                              ours
+====================================  ====================================
+``cls_token``                         ``cls_token``
+``patch_embed.{pre,post}_affine.*``   ``patch_embed.{pre,post}_affine.*``
+``patch_embed.proj.{2j}.0.weight``    ``patch_embed.convs.{j}.conv.weight``
+``patch_embed.proj.{2j}.1.*``         ``patch_embed.convs.{j}.norm.*``
+``blocks.{i}.norm1/norm2.*``          ``layers.{i}.ln1/ln2.*``
+``blocks.{i}.attn.qkv/proj.*``        ``layers.{i}.attn.qkv/proj.*``
+``blocks.{i}.attn.ht_proj.*``         ``layers.{i}.attn.head_proj.*``
+``blocks.{i}.attn.ht_norm.*``         ``layers.{i}.attn.head_norm.*``
+``blocks.{i}.attn.pos_embed``         ``layers.{i}.attn.head_embed``
+``blocks.{i}.mlp.conv1.*``            ``layers.{i}.ffn.pw_conv1.*``
+``blocks.{i}.mlp.conv2.*``            ``layers.{i}.ffn.dw_conv.*``
+``blocks.{i}.mlp.conv3.*``            ``layers.{i}.ffn.pw_conv2.*``
+``blocks.{i}.mlp.bn1/bn2/bn3.*``      ``layers.{i}.ffn.norm1/norm2/norm3.*``
+``blocks.{i}.mlp.compress.*``         ``layers.{i}.ffn.se_reduce.*``
+``blocks.{i}.mlp.excitation.*``       ``layers.{i}.ffn.se_expand.*``
+``norm.*``                            ``ln1.*``
+``head.*``                            ``head.fc.*`` (not in ``backbone.``)
+====================================  ====================================
 
 Any other key (e.g. ``pos_embed`` of the vanilla-ViT branch, a DeiT or HVT
 checkpoint) is rejected, and so is a state dict that misses keys the

@@ -298,18 +298,18 @@ class DHVT(VitBackbone):
     so the arch names say dataset and patch size. The official model
     function names are aliases.
 
-    =======================  ==========  ====  =====  =====  ===========
-    arch                     alias       P     C      heads  params (K)
-    =======================  ==========  ====  =====  =====  ===========
-    ``tiny-cifar-p4``        ``dhvt_tiny_cifar_patch4``      4  192  4
-    ``small-cifar-p4``       ``dhvt_small_cifar_patch4``     4  384  8
-    ``tiny-cifar-p2``        ``dhvt_tiny_cifar_patch2``      2  192  4
-    ``small-cifar-p2``       ``dhvt_small_cifar_patch2``     2  384  8
-    ``tiny-in1k-p16``        ``dhvt_tiny_imagenet_patch16``  16 192  3
-    ``small-in1k-p16``       ``dhvt_small_imagenet_patch16`` 16 384  6
-    ``tiny-domainnet-p16``   ``dhvt_tiny_domain_patch16``    16 192  4
-    ``small-domainnet-p16``  ``dhvt_small_domain_patch16``   16 384  6
-    =======================  ==========  ====  =====  =====  ===========
+    =======================  ===============================  ==  ===  =====
+    arch                     official name (alias)            P   C    heads
+    =======================  ===============================  ==  ===  =====
+    ``tiny-cifar-p4``        ``dhvt_tiny_cifar_patch4``       4   192  4
+    ``small-cifar-p4``       ``dhvt_small_cifar_patch4``      4   384  8
+    ``tiny-cifar-p2``        ``dhvt_tiny_cifar_patch2``       2   192  4
+    ``small-cifar-p2``       ``dhvt_small_cifar_patch2``      2   384  8
+    ``tiny-in1k-p16``        ``dhvt_tiny_imagenet_patch16``   16  192  3
+    ``small-in1k-p16``       ``dhvt_small_imagenet_patch16``  16  384  6
+    ``tiny-domainnet-p16``   ``dhvt_tiny_domain_patch16``     16  192  4
+    ``small-domainnet-p16``  ``dhvt_small_domain_patch16``    16  384  6
+    =======================  ===============================  ==  ===  =====
 
     All have 12 blocks and an MLP ratio of 4. Short aliases such as
     ``'t-cifar-p4'`` and ``'s-in1k-p16'`` work too.
@@ -507,7 +507,9 @@ class DHVT(VitBackbone):
                                                  self.embed_dims))
         if self.pyramid_scales is not None:
             self.pyramid = SimpleFeaturePyramid(
-                self.embed_dims, self.pyramid_scales, norm_cfg=pyramid_norm_cfg)
+                self.embed_dims,
+                self.pyramid_scales,
+                norm_cfg=pyramid_norm_cfg)
         self.num_features = [self.embed_dims] * len(self.out_indices)
         self.out_channels = self.num_features
         self._freeze_stages()
