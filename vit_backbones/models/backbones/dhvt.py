@@ -292,6 +292,13 @@ class DHVT(VitBackbone):
     3. A final LayerNorm; the class token is the classification feature
        (``out_type='cls_token'``, followed by ``LinearClsHead``).
 
+    **Official code over paper.** Where they differ, we follow the code:
+    SOPE has GELU between its convolutions, not after each (paper Eq. 2),
+    and SyncBN (the paper's pseudo-code says BN; here ``stem_norm_cfg``);
+    the head tokens get a LayerNorm over each ``head_dims`` chunk (eps
+    1e-5) between the projection and the GELU, which Eq. 6 omits; the DAFF
+    squeeze-excitation has no sigmoid (as Eq. 4, unlike SENet).
+
     **Variants.** The head count depends on the dataset the paper trained
     on (tiny: 4 on CIFAR/DomainNet, 3 on ImageNet; small: 8 on CIFAR, 6 on
     DomainNet/ImageNet), which changes the shapes of the head-token layers,
@@ -329,13 +336,14 @@ class DHVT(VitBackbone):
     recipe ``out_indices=(3, 5, 7, 11)``, ``pyramid_scales=(4, 2, 1, 0.5)``
     gives strides 4, 8, 16 and 32 at patch 16, all with ``C`` channels, for
     the stock mmdet/mmseg ``FPN``. Each output is cropped to
-    ``ceil(H * scale / P) x ceil(W * scale / P)`` (up-sampled maps of an
-    odd-sized input reach past the image), and a map is padded by
-    replication before a max-pool so that odd grids keep their last row
-    (``ceil_mode``). ``final_norm`` applies the final LayerNorm to the last
-    block's tokens when it is an output (so all weights of a classification
-    checkpoint are used); ``out_norm_cfg`` adds optional per-output norms
-    ``norm{i}`` (off by default: the official code has no dense model).
+    ``ceil(H * scale / P) x ceil(W * scale / P)`` (the up-sampled maps of
+    inputs that ``P`` does not divide reach past the image), and a map is
+    padded by replication before a max-pool so that odd grids keep their
+    last row (``ceil_mode``). ``final_norm`` applies the final LayerNorm to
+    the last block's tokens when it is an output (so all weights of a
+    classification checkpoint are used); ``out_norm_cfg`` adds optional
+    per-output norms ``norm{i}`` (off by default: the official code has no
+    dense model).
 
     **Stages** (for ``frozen_stages``). DHVT is plain, so stages are
     defined here: stage 0 is the stem (SOPE and the class token), stages
