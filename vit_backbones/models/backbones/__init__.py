@@ -1,2 +1,4 @@
 # Each network module registers its backbone into mmpretrain's MODELS.
-__all__ = []
+from .vil import ViL
+
+__all__ = ['ViL']
