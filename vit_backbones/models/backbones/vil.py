@@ -42,8 +42,8 @@ POS_EMBEDS = ('ape', 'rpb')
 def _grid(rows: int, cols: int, row0: int = 0, col0: int = 0) -> torch.Tensor:
     """``(rows * cols, 2)`` row-major coordinates starting at ``(row0,
     col0)``."""
-    r = torch.arange(row0, row0 + rows)
-    c = torch.arange(col0, col0 + cols)
+    r = torch.arange(row0, row0 + rows, device='cpu')
+    c = torch.arange(col0, col0 + cols, device='cpu')
     return torch.stack(torch.meshgrid(r, c, indexing='ij'), -1).view(-1, 2)
 
 
@@ -81,7 +81,8 @@ def _local_rpb_index(window: int,
 def _full_rpb_index(rows: int, cols: int) -> torch.Tensor:
     """``(HW, HW)`` indices into a ``(2H - 1) x (2W - 1)`` table."""
     coords = _grid(rows, cols)
-    rel = coords[:, None] - coords[None] + torch.tensor([rows - 1, cols - 1])
+    rel = coords[:, None] - coords[None] + torch.tensor([rows - 1, cols - 1],
+                                                     device='cpu')
     return rel[..., 0] * (2 * cols - 1) + rel[..., 1]
 
 
@@ -806,7 +807,8 @@ class ViL(VitBackbone):
         self.img_size = (img_size, img_size) if isinstance(
             img_size, int) else tuple(img_size)
 
-        rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        rates = torch.linspace(
+            0, drop_path_rate, sum(self.depths), device='cpu').tolist()
         feat = self.img_size
         self.stages = ModuleList()
         channels = in_channels
