@@ -40,8 +40,9 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from .common import (CheckpointMismatchError, strip_prefix,
-                     to_classifier_state_dict, unwrap_state_dict)
+from .common import (CheckpointMismatchError, check_state_dict,
+                     strip_prefix, to_classifier_state_dict,
+                     unwrap_state_dict)
 
 DETECTRON2_PREFIX = 'backbone.bottom_up.'
 
@@ -182,3 +183,20 @@ def convert(checkpoint) -> Tuple['OrderedDict', bool]:
     if is_detection:
         head = OrderedDict()
     return to_classifier_state_dict(backbone, head), is_detection
+
+
+def check_converted(state_dict: Dict[str, torch.Tensor], vil_kwargs: dict,
+                    is_detection: bool = False) -> None:
+    """Raise :class:`CheckpointMismatchError` unless the converted
+    ``backbone.*`` tensors fit ``ViL(**vil_kwargs)`` exactly (and, for a
+    classification checkpoint, a head is present)."""
+    from vit_backbones.models.backbones.vil import ViL
+    with torch.device('meta'):
+        model = ViL(out_indices=-1, out_norms=True, **vil_kwargs)
+    backbone = OrderedDict((k[len('backbone.'):], v)
+                           for k, v in state_dict.items()
+                           if k.startswith('backbone.'))
+    check_state_dict(backbone, model, 'converted ViL checkpoint')
+    if not is_detection and 'head.fc.weight' not in state_dict:
+        raise CheckpointMismatchError(
+            'The classification checkpoint has no head.')

@@ -229,7 +229,8 @@ def test_low_precision_is_finite(dtype):
 
 
 def test_matches_official_attention_fixtures():
-    data = torch.load(osp.join(FIXTURES, 'official_outputs.pth'))
+    data = torch.load(osp.join(FIXTURES, 'official_outputs.pth'),
+                      weights_only=True)
     geo = data['attention_geometry']
     for name, case in data['attention'].items():
         g, exact, mode = (int(v) for v in
