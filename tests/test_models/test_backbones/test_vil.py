@@ -364,3 +364,30 @@ def test_state_dict_adaptation_hook():
     rpb_dst.load_state_dict(rpb_src.state_dict())
     assert rpb_dst.stages[3].blocks[0].attn.\
         local_relative_position_bias_table.shape == (121, 4)
+
+
+def test_random_shift_hook():
+    from types import SimpleNamespace
+
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+    from vit_backbones.engine.hooks import ViLRandomShiftHook
+    model = ViL(TINY, random_shift=True)
+    attn = model.stages[0].blocks[0].attn
+    for loop, attr in ((EpochBasedTrainLoop, 'epoch'),
+                       (IterBasedTrainLoop, 'iter')):
+        model.set_random_shift(True)
+        hook = ViLRandomShiftHook(switch_ratio=0.75)
+        runner = SimpleNamespace(
+            model=model, train_loop=loop.__new__(loop), epoch=0, iter=0,
+            max_epochs=8, max_iters=8)
+        call = (lambda: hook.before_train_epoch(runner)) if attr == \
+            'epoch' else (lambda: hook.before_train_iter(runner, 0))
+        setattr(runner, attr, 5)
+        call()
+        assert attn.random_shift
+        setattr(runner, attr, 6)
+        call()
+        assert not attn.random_shift
+    with pytest.raises(ValueError, match='switch_ratio'):
+        ViLRandomShiftHook(1.5)
