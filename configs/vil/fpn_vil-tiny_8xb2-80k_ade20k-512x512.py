@@ -1,9 +1,9 @@
 # Semantic FPN on ADE20K with ViL-Tiny. ViL reports no semantic segmentation
 # result (its "segmentation" is Mask R-CNN instance segmentation), so this is
-# our recipe, not the paper's: the PVT/Twins Semantic FPN protocol (AdamW
-# lr 1e-4, weight decay 1e-4, poly decay to 0 over 80k iterations, batch 16
-# of 512x512 crops) with the detection layout of the backbone (Longformer in
-# all stages, one global token in stages 1-3, no output norms).
+# our recipe, not the paper's: the PVT/Twins Semantic FPN protocol (AdamW lr
+# 1e-4, weight decay 1e-4, poly decay to 0 over 80k iterations, batch 16 of
+# 512x512 crops) with the detection layout of the backbone (Longformer in all
+# stages, one global token in stages 1-3, no output norms).
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/schedules/schedule_80k.py',

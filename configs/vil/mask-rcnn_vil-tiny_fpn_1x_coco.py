@@ -1,11 +1,10 @@
 # Mask R-CNN 1x with ViL-Tiny, after the official detectron2 config
 # (VisionLongformerForObjectDetection
-# configs/msvit_maskrcnn_fpn_1x_tiny_sparse.yaml): Longformer attention
-# (window 7, SW_EXACT=0) in all four stages, one global token in stages 1-3
-# and none in stage 4, relative position bias, no output norms; AdamW lr
-# 2.5e-4, weight decay 1e-4 on every parameter, warm-up 1000 iterations from
-# 0.01, full-model gradient clipping at 0.5, AMP, batch 16; drop path 0.05
-# (README table).
+# configs/msvit_maskrcnn_fpn_1x_tiny_sparse.yaml): Longformer attention (window
+# 7, SW_EXACT=0) in all four stages, one global token in stages 1-3 and none in
+# stage 4, relative position bias, no output norms; AdamW lr 2.5e-4, weight
+# decay 1e-4 on every parameter, warm-up 1000 iterations from 0.01, full-model
+# gradient clipping at 0.5, AMP, batch 16; drop path 0.05 (README table).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',

@@ -1,7 +1,8 @@
-# RetinaNet 1x with ViL-Medium-D: the recipe of retinanet_vil-tiny_fpn_1x_coco.py
-# with drop path 0.2 (official README table).
-# The official ViL-Medium-D detectors start from an ImageNet-21k checkpoint (not
-# released in a loadable form); any ViL-Medium-D classifier checkpoint loads here.
+# RetinaNet 1x with ViL-Medium-D: the recipe of
+# retinanet_vil-tiny_fpn_1x_coco.py with drop path 0.2 (official README table).
+# The official ViL-Medium-D detectors start from an ImageNet-21k checkpoint
+# (not released in a loadable form); any ViL-Medium-D classifier checkpoint
+# loads here.
 _base_ = './retinanet_vil-tiny_fpn_1x_coco.py'
 
 checkpoint_file = 'work_dirs/vil-medium-d_3rdparty_in1k.pth'

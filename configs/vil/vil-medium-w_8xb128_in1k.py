@@ -1,4 +1,5 @@
-# ViL-Medium-W on ImageNet-1k, the official recipe (see vil-tiny_8xb128_in1k.py).
+# ViL-Medium-W on ImageNet-1k, the official recipe (see
+# vil-tiny_8xb128_in1k.py).
 _base_ = './vil-tiny_8xb128_in1k.py'
 
 model = dict(

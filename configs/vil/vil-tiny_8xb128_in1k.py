@@ -1,10 +1,10 @@
 # ViL-Tiny (1-1-9-1, relative position bias) on ImageNet-1k with the official
 # recipe of microsoft/vision-longformer: AdamW lr 1e-3 at batch 1024, weight
-# decay 0.1 except norms, position embeddings, global tokens, relative
-# position biases and the head bias; cosine over 300 epochs after 5 warm-up
-# epochs; mixup 0.8, cutmix 1.0, label smoothing 0.1, RandAugment
-# rand-m9-mstd0.5-inc1, random erasing 0.25; AMP. The released Tiny RPB model
-# was trained with random shift until 75% of the epochs.
+# decay 0.1 except norms, position embeddings, global tokens, relative position
+# biases and the head bias; cosine over 300 epochs after 5 warm-up epochs;
+# mixup 0.8, cutmix 1.0, label smoothing 0.1, RandAugment rand-m9-mstd0.5-inc1,
+# random erasing 0.25; AMP. The released Tiny RPB model was trained with random
+# shift until 75% of the epochs.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/default_runtime.py',
