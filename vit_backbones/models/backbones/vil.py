@@ -14,7 +14,7 @@ https://github.com/microsoft/VisionLongformerForObjectDetection (detectron2).
 """
 import re
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -86,7 +86,6 @@ def _full_rpb_index(rows: int, cols: int) -> torch.Tensor:
     return rel[..., 0] * (2 * cols - 1) + rel[..., 1]
 
 
-@lru_cache(maxsize=64)
 def _local_keep_mask(height: int, width: int, window: int, exact: bool,
                      neighbour: Optional[Tuple[int, int]],
                      device: torch.device) -> torch.Tensor:
@@ -109,17 +108,14 @@ def _local_keep_mask(height: int, width: int, window: int, exact: bool,
     return keep.to(device)
 
 
-def _local_mask_bias(height, width, window, exact, neighbour, num_global,
-                     device, dtype) -> torch.Tensor:
-    """Additive mask ``(M, w^2 or 1, num_global + K)``: 0 where a query may
-    look, a large negative value elsewhere (global keys are always kept)."""
-    return _cached_mask_bias(height, width, window, exact, neighbour,
-                             num_global, torch.device(device), dtype)
-
-
 @lru_cache(maxsize=64)
-def _cached_mask_bias(height, width, window, exact, neighbour, num_global,
-                      device, dtype):
+def _local_mask_bias(height: int, width: int, window: int, exact: bool,
+                     neighbour: Optional[Tuple[int, int]], num_global: int,
+                     device: torch.device,
+                     dtype: torch.dtype) -> torch.Tensor:
+    """Additive mask ``(M, w^2 or 1, num_global + K)``: 0 where a query may
+    look, a large negative value elsewhere (global keys are always kept).
+    Cached per map size, window, mode, device and dtype."""
     keep = _local_keep_mask(height, width, window, exact, neighbour, device)
     if num_global:
         keep = F.pad(keep, (num_global, 0), value=True)
@@ -494,7 +490,6 @@ class ViLStage(BaseModule):
     def __init__(self,
                  in_channels: int,
                  embed_dims: int,
-                 depth: int,
                  num_heads: int,
                  patch_size: int,
                  num_global_tokens: int,
@@ -820,7 +815,6 @@ class ViL(VitBackbone):
                 ViLStage(
                     in_channels=channels,
                     embed_dims=self.embed_dims[s],
-                    depth=self.depths[s],
                     num_heads=self.num_heads[s],
                     patch_size=p,
                     num_global_tokens=self.num_global_tokens[s],
