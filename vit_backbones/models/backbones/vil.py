@@ -137,8 +137,7 @@ def _gather_halo(x: torch.Tensor, window: int,
     Returns:
         ``(B, heads, num_chunks, g + K, C)``, the local keys in the order of
         :func:`_key_offsets`; positions outside the map are zeros (masked by
-        :func:`_local_keep_mask`). The halo is written once into its final
-        buffer.
+        :func:`_local_keep_mask`).
     """
     w = window
     b, h, rows, cols, c = x.shape
@@ -160,12 +159,11 @@ def _gather_halo(x: torch.Tensor, window: int,
             p.reshape(b, h, mh, w, mw, w, c).transpose(3, 4) for p in parts
         ], dim=4)
         num_local = 2 * w * w
-    g = 0 if extra is None else extra.shape[2]
-    out = x.new_empty(b, h, mh * mw, g + num_local, c)
-    if g:
-        out[:, :, :, :g] = extra[:, :, None]
-    out[:, :, :, g:].unflatten(2, (mh, mw)).view(local.shape).copy_(local)
-    return out
+    local = local.reshape(b, h, mh * mw, num_local, c)
+    if extra is None:
+        return local
+    extra = extra[:, :, None].expand(-1, -1, mh * mw, -1, -1)
+    return torch.cat([extra, local], dim=3)
 
 
 def _to_chunks(x: torch.Tensor, window: int) -> torch.Tensor:
