@@ -14,8 +14,12 @@ SMALL_INPUT = dict(cls=(64, 64), det=(64, 96), seg=(64, 64))
 
 def _load(path):
     cfg = load_config(path)
-    if config_task(cfg) != 'cls':
+    task = config_task(cfg)
+    if task != 'cls':
         cfg.model.backbone.init_cfg = None
+    if task == 'seg':
+        # the preprocessor pads to the 512x512 crop otherwise
+        cfg.model.data_preprocessor.size = SMALL_INPUT['seg']
     return cfg
 
 
