@@ -343,14 +343,23 @@ class ViLAttention(BaseModule):
             [self.g2g_relative_position_bias,
              g2l[..., None].expand(-1, -1, num_local)], dim=-1)
 
-    def _full_local_bias(self, hw: Tuple[int, int]) -> torch.Tensor:
-        """``(heads, HW, HW)`` bias of local queries on local keys."""
+    def _full_attention_bias(self, hw: Tuple[int, int]) -> torch.Tensor:
+        """``(heads, N, N)`` bias of full attention over ``g + H*W``
+        tokens; the local table is interpolated for sizes other than
+        ``feat_size``."""
         table = self.local_relative_position_bias_table
         if tuple(hw) != self.feat_size:
             table = _resize_table_2d(table, self.table_size,
                                      (2 * hw[0] - 1, 2 * hw[1] - 1))
         index = _full_rpb_index(*hw).to(table.device)
-        return table[index].permute(2, 0, 1)
+        bias = table[index].permute(2, 0, 1)
+        if not self.num_global_tokens:
+            return bias
+        g2l = self.g2l_relative_position_bias[1]
+        bias = torch.cat([g2l[:, None].expand(-1, bias.shape[1], -1), bias],
+                         dim=-1)
+        return torch.cat([self._global_query_bias(bias.shape[1]), bias],
+                         dim=1)
 
     # -- forward -----------------------------------------------------------
     def forward(self, x: torch.Tensor, hw: Tuple[int, int],
@@ -364,17 +373,8 @@ class ViLAttention(BaseModule):
         dropout = self.attn_drop if self.training else 0.
 
         if self.attn_type == 'full':
-            mask = None
-            if self.rel_pos_bias:
-                local = self._full_local_bias(hw)
-                if g:
-                    g2l = self.g2l_relative_position_bias[1]
-                    local = torch.cat(
-                        [g2l[:, None].expand(-1, local.shape[1], -1), local],
-                        dim=-1)
-                    local = torch.cat(
-                        [self._global_query_bias(n - g), local], dim=1)
-                mask = local
+            mask = self._full_attention_bias(hw) if self.rel_pos_bias \
+                else None
             out = scaled_dot_product_attention(
                 q, k, v, mask, dropout_p=dropout, scale=1.)
         else:
