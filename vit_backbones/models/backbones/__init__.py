@@ -1,5 +1,6 @@
 # Each network module registers its backbone into mmpretrain's MODELS.
 from .dhvt import DHVT
 from .hvt import HVT
+from .vil import ViL
 
-__all__ = ['DHVT', 'HVT']
+__all__ = ['DHVT', 'HVT', 'ViL']
