@@ -101,3 +101,25 @@ def test_resolve_arch_and_indices():
     assert normalize_indices((0, -2), 4) == [0, 2]
     with pytest.raises(ValueError, match='out of range'):
         normalize_indices(4, 4)
+
+
+def test_count_flops_without_norms():
+    import torch.nn as nn
+
+    from vit_backbones.complexity import count_flops
+
+    class Net(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.ln = nn.LayerNorm(8)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.ln(self.fc(x)), self.bn(x.reshape(1, 4, 4, 4))
+
+    net = Net().eval()
+    x = torch.randn(2, 4, 8)
+    assert count_flops(net, x, norms=False) == 2 * 4 * 8 * 8
+    assert count_flops(net, x) > 2 * 4 * 8 * 8

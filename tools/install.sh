@@ -22,7 +22,8 @@
 #     and mmseg 1.2 refuse mmcv >= 2.2). PyPI has no wheel: a cached wheel is
 #     used when one fits this torch, else it is built from source without
 #     build isolation (isolation silently builds mmcv without ops), with
-#     setuptools<81 (mmcv's setup.py needs pkg_resources). ~20 min on 2 cores.
+#     setuptools<80 (mmcv's setup.py needs pkg_resources; 80.x warns on
+#     every import of it). ~20 min on 2 cores.
 #   * mmengine 0.10.7, mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2,
 #     ftfy + regex (imported by mmseg, undeclared), pycocotools, then this
 #     package in editable mode with its test extras.
@@ -79,7 +80,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && stack_ok; then
 fi
 
 # 2. Build tools (setuptools<82 is also a runtime need of mmengine 0.10.7).
-pip_install -q "setuptools>=77,<81" wheel
+pip_install -q "setuptools>=77,<80" wheel
 
 # 3. torch + torchvision.
 if torch_works "$PY"; then

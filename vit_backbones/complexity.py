@@ -30,6 +30,40 @@ def _count_nothing(inputs, outputs):
     return Counter()
 
 
+DEFAULT_SHAPES = dict(mmdet=(800, 1280), mmseg=(512, 512))
+NATIVE_SIZES = dict(CIFAR10=32, CIFAR100=32, MNIST=28, FashionMNIST=28)
+
+
+def _as_hw(size) -> tuple:
+    if isinstance(size, int):
+        return (size, size)
+    return tuple(size)[:2]
+
+
+def default_input_shape(cfg) -> tuple:
+    """The ``(H, W)`` a config's model is measured at: 800x1280 for
+    detectors and 512x512 for segmentors (the papers' settings); for
+    classifiers the test pipeline's final crop or resize, the dataset's
+    native size when the test pipeline has none (CIFAR: 32), else 224."""
+    scope = cfg.get('default_scope', 'mmpretrain')
+    if scope in DEFAULT_SHAPES:
+        return DEFAULT_SHAPES[scope]
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    dataset = loader.get('dataset', {})
+    shape = None
+    for step in dataset.get('pipeline', []):
+        if step['type'] == 'CenterCrop':
+            shape = _as_hw(step['crop_size'])
+        elif step['type'] == 'Resize' and 'scale' in step:
+            scale = step['scale']
+            shape = _as_hw(scale)[::-1] if not isinstance(scale, int) \
+                else _as_hw(scale)
+    if shape is not None:
+        return shape
+    native = NATIVE_SIZES.get(str(dataset.get('type', '')).split('.')[-1])
+    return _as_hw(native) if native else (224, 224)
+
+
 class _TensorForward(nn.Module):
     """Expose ``model(inputs, data_samples, mode='tensor')`` as a module of
     one tensor argument, which jit tracing needs."""

@@ -7,8 +7,9 @@ with norms and pooling or without them::
     python tools/analysis_tools/get_flops.py configs/hat_net/hat-net-tiny_8xb128_in1k.py
     python tools/analysis_tools/get_flops.py CONFIG --shape 800 1280 --part backbone
 
-The default input is 224x224 for classifiers, 800x1280 for detectors and
-512x512 for segmentors (the papers' settings).
+The default input is 800x1280 for detectors and 512x512 for segmentors (the
+papers' settings); for classifiers it is the test pipeline's crop (224 for
+ImageNet configs) or the dataset's native size (32 for CIFAR without resize).
 """
 import argparse
 import os.path as osp
@@ -21,10 +22,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.model import revert_sync_batchnorm  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
-from vit_backbones.complexity import model_complexity  # noqa: E402
-
-DEFAULT_SHAPES = dict(mmpretrain=(224, 224), mmdet=(800, 1280),
-                      mmseg=(512, 512))
+from vit_backbones.complexity import (default_input_shape,  # noqa: E402
+                                      model_complexity)
 
 
 def parse_args(argv=None):
@@ -64,7 +63,7 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     scope = cfg.get('default_scope', 'mmpretrain')
     if args.shape is None:
-        shape = DEFAULT_SHAPES[scope]
+        shape = default_input_shape(cfg)
     elif len(args.shape) == 1:
         shape = (args.shape[0], args.shape[0])
     else:

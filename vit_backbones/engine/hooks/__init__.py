@@ -1,1 +1,3 @@
-__all__ = []
+from .vil_random_shift import ViLRandomShiftHook
+
+__all__ = ['ViLRandomShiftHook']

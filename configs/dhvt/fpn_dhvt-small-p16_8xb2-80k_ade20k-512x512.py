@@ -1,0 +1,9 @@
+# Semantic FPN on ADE20K with an ImageNet-pretrained DHVT-S.
+_base_ = './fpn_dhvt-tiny-p16_8xb2-80k_ade20k-512x512.py'
+
+checkpoint_file = 'work_dirs/dhvt-small-p16_3rdparty_in1k.pth'  # placeholder
+model = dict(
+    backbone=dict(
+        arch='small-in1k-p16',
+        init_cfg=dict(checkpoint=checkpoint_file)),
+    neck=dict(in_channels=[384, 384, 384, 384]))

@@ -1,0 +1,14 @@
+# RetinaNet 1x with ViL-Base-D: the recipe of retinanet_vil-tiny_fpn_1x_coco.py
+# with drop path 0.3 (official README table). The official ViL-Base-D detectors
+# start from an ImageNet-21k checkpoint (not released in a loadable form); any
+# ViL-Base-D classifier checkpoint loads here.
+_base_ = './retinanet_vil-tiny_fpn_1x_coco.py'
+
+checkpoint_file = 'work_dirs/vil-base-d_3rdparty_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        arch='base-d',
+        drop_path_rate=0.3,
+        init_cfg=dict(checkpoint=checkpoint_file)),
+    neck=dict(in_channels=[192, 384, 768]))

@@ -1,0 +1,48 @@
+# RetinaNet 1x with ViL-Tiny, after the official detectron2 config
+# (VisionLongformerForObjectDetection configs/msvit_retina_fpn_1x.yaml):
+# Longformer attention (window 7, SW_EXACT=0) in all four stages, one global
+# token in stages 1-3 and none in stage 4, relative position bias, no output
+# norms; FPN on stages 2-4 with P6/P7 from C5; AdamW lr 1e-4, weight decay 1e-4
+# on every parameter, warm-up 1000 iterations from 0.01, full-model gradient
+# clipping at 1.0, AMP, batch 16; drop path 0.05 (README table).
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+
+# An ImageNet checkpoint converted with
+# tools/model_converters/vil_to_mmpretrain.py (or trained with
+# configs/vil/vil-tiny_8xb128_in1k.py); the classification layout (full
+# attention in stages 3-4) is adapted when it is loaded.
+checkpoint_file = 'work_dirs/vil-tiny_3rdparty_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmpretrain.ViL',
+        arch='tiny',
+        attn_types='longformer',
+        num_global_tokens=(1, 1, 1, 0),
+        pos_embed='rpb',
+        out_indices=(1, 2, 3),
+        out_norms=False,
+        drop_path_rate=0.05,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint_file,
+            prefix='backbone.')),
+    neck=dict(in_channels=[96, 192, 384], start_level=0, num_outs=5))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=1.0, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=1000),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True,
+         milestones=[8, 11], gamma=0.1)
+]

@@ -1,0 +1,49 @@
+"""Convert a checkpoint written by the official DHVT ``main.py``
+(``ArieSeirack/DHVT``) to an mmpretrain classifier checkpoint::
+
+    python tools/model_converters/dhvt_to_mmpretrain.py \\
+        output/cifar/checkpoint.pth work_dirs/dhvt-tiny-p4_cifar100.pth [--ema]
+
+``--ema`` converts the ``model_ema`` weights instead of ``model`` (the
+paper reports ``model``). The key rules are in
+:mod:`vit_backbones.converters.dhvt`; unknown or missing keys fail loudly.
+The official file pickles an ``argparse.Namespace``, so only convert files
+you trust.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+from vit_backbones.converters.common import run_cli  # noqa: E402
+from vit_backbones.converters.dhvt import (arch_name,  # noqa: E402
+                                           convert_checkpoint, infer_arch,
+                                           official_model_name)
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        '--ema',
+        action='store_true',
+        help='convert the EMA weights (`model_ema`) instead of `model`')
+
+
+def convert(checkpoint, args):
+    state_dict = convert_checkpoint(checkpoint, use_ema=args.ema)
+    arch = infer_arch(state_dict)
+    num_classes = state_dict['head.fc.weight'].shape[0]
+    print(f'Official model: {official_model_name(checkpoint) or "unknown"}; '
+          f'weights: {"model_ema" if args.ema else "model"}')
+    print(f'DHVT arch: {arch_name(arch, num_classes) or arch}, '
+          f'{num_classes} classes')
+    return state_dict
+
+
+def main(argv=None):
+    run_cli('Convert an official DHVT checkpoint to mmpretrain.', convert,
+            add_arguments, argv)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,643 @@
+"""DHVT: a plain vision transformer with convolutional inductive biases for
+small datasets (Lu et al., NeurIPS 2022), as an mmpretrain backbone with a
+simple feature pyramid for dense tasks."""
+import math
+from collections import OrderedDict
+from contextlib import contextmanager, nullcontext
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn.bricks import DropPath
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
+from mmpretrain.models.utils import build_norm_layer
+from mmpretrain.registry import MODELS
+
+from ..utils import (SimpleFeaturePyramid, check_input,
+                     scaled_dot_product_attention)
+from .base import VitBackbone, normalize_indices, resolve_arch
+
+
+class Affine(nn.Module):
+    """Per-channel ``x * alpha + beta`` on ``(B, C, H, W)`` maps.
+
+    The learnable affine transforms around DHVT's patch embedding. They are
+    4-D parameters that the official training decays (they are neither 1-D
+    nor named ``bias``), which is why they are called ``alpha``/``beta``:
+    mmengine's ``bias_decay_mult`` would otherwise catch ``beta``.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.alpha + self.beta
+
+
+class SOPE(nn.Module):
+    """Sequential Overlapping Patch Embedding.
+
+    ``log2(patch_size)`` stride-2 3x3 convolutions (no bias), each followed
+    by a norm layer, with the channels doubling up to ``embed_dims``
+    (``C/8, C/4, C/2, C`` for patch 16). A learnable :class:`Affine` comes
+    before the first and after the last convolution.
+
+    Following the official code (not the paper's Eq. 2, which puts a GELU
+    after every convolution), GELU sits *between* the convolutions and not
+    after the last one, except when there is only one convolution (patch 2),
+    which is followed by a GELU.
+
+    Each convolution pads by 1, so a side of ``n`` pixels becomes
+    ``ceil(n / 2)``: any input size works and the token grid is
+    ``ceil(H / patch_size) x ceil(W / patch_size)``, exactly what the
+    official model computes for sizes that the patch size does not divide.
+
+    Args:
+        in_channels (int): input channels.
+        embed_dims (int): output channels ``C``.
+        patch_size (int): a power of two >= 2. The official code has 2, 4
+            and 16; other powers of two follow the same rule.
+        norm_cfg (dict): norm after each convolution (official: SyncBN).
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int,
+                 norm_cfg: dict):
+        super().__init__()
+        num_convs = int(math.log2(patch_size)) if patch_size >= 2 else 0
+        if patch_size < 2 or 2**num_convs != patch_size:
+            raise ValueError('DHVT patch_size must be a power of two >= 2 '
+                             f'(official: 2, 4, 16), got {patch_size}.')
+        if embed_dims % 2**(num_convs - 1):
+            raise ValueError(f'embed_dims {embed_dims} must be divisible by '
+                             f'{2**(num_convs - 1)} for patch_size '
+                             f'{patch_size}.')
+        self.patch_size = patch_size
+        self.pre_affine = Affine(in_channels)
+        convs = []
+        channels = in_channels
+        for i in range(num_convs):
+            out_channels = embed_dims // 2**(num_convs - 1 - i)
+            convs.append(
+                nn.Sequential(
+                    OrderedDict(
+                        conv=nn.Conv2d(
+                            channels, out_channels, 3, 2, 1, bias=False),
+                        norm=build_norm_layer(norm_cfg, out_channels))))
+            channels = out_channels
+        self.convs = nn.ModuleList(convs)
+        self.act = nn.GELU()
+        self.post_affine = Affine(embed_dims)
+
+    def forward(self, x: torch.Tensor
+                ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        x = self.pre_affine(x)
+        last = len(self.convs) - 1
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if i < last or last == 0:
+                x = self.act(x)
+        x = self.post_affine(x)
+        hw = (x.shape[2], x.shape[3])
+        return x.flatten(2).transpose(1, 2), hw
+
+
+class HeadTokenAttention(nn.Module):
+    """HI-MHSA: multi-head self-attention with head tokens.
+
+    Before attention, each head's channel group is averaged over all tokens
+    (class token included) of the normalised input, giving one
+    ``head_dims``-vector per head. Each is projected to ``embed_dims``
+    (``head_proj``), split back into ``num_heads`` chunks of ``head_dims``
+    that are layer-normalised (``head_norm``, eps 1e-5 as officially, not
+    the 1e-6 of the other LayerNorms) and passed through GELU; a learnable
+    head embedding (``head_embed``, official name ``attn.pos_embed``) is
+    added. These ``num_heads`` head tokens join the sequence for an ordinary
+    multi-head attention; afterwards their mean is added to the class token
+    and they are dropped. They are rebuilt in every block.
+
+    Args:
+        embed_dims (int): channels ``C``.
+        num_heads (int): heads ``h``; ``C`` must be divisible by it.
+        qkv_bias (bool): bias of the qkv projection.
+        attn_drop (float): attention dropout.
+        proj_drop (float): dropout after the output projection.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.):
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims {embed_dims} must be divisible by '
+                             f'num_heads {num_heads}.')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.head_proj = nn.Linear(self.head_dims, embed_dims)
+        self.head_norm = nn.LayerNorm(self.head_dims, eps=1e-5)
+        self.head_embed = nn.Parameter(torch.zeros(1, num_heads, embed_dims))
+        self.act = nn.GELU()
+
+    def head_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, C)`` tokens to ``(B, h, C)`` head tokens."""
+        b = x.shape[0]
+        h, d = self.num_heads, self.head_dims
+        groups = x.mean(dim=1).reshape(b, h, d)
+        tokens = self.head_proj(groups).reshape(b, h, h, d)
+        tokens = self.act(self.head_norm(tokens)).reshape(b, h, h * d)
+        return tokens + self.head_embed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        h, d = self.num_heads, self.head_dims
+        x = torch.cat([x, self.head_tokens(x)], dim=1)
+        qkv = self.qkv(x).reshape(b, n + h, 3, h, d).permute(2, 0, 3, 1, 4)
+        out = scaled_dot_product_attention(
+            qkv[0], qkv[1], qkv[2],
+            dropout_p=self.attn_drop if self.training else 0.)
+        out = self.proj(out.transpose(1, 2).reshape(b, n + h, c))
+        tokens, heads = out.split([n, h], dim=1)
+        cls_token = tokens[:, :1] + heads.mean(dim=1, keepdim=True)
+        out = torch.cat([cls_token, tokens[:, 1:]], dim=1)
+        return self.proj_drop(out)
+
+
+class DAFF(nn.Module):
+    """Dynamic Aggregation Feed-Forward.
+
+    The patch tokens, as a ``(B, C, H, W)`` map, go through a 1x1
+    convolution to ``hidden`` channels + norm + GELU, a depthwise 3x3
+    convolution + norm + GELU with a residual connection around it, and a
+    1x1 convolution back to ``C`` + norm (no activation). The convolutions
+    keep their biases (official). The class token bypasses the convolutions
+    and is multiplied channel-wise by a squeeze-excitation weight computed
+    from the mean of the output patch tokens (``Linear(C, C/r)`` - GELU -
+    ``Linear(C/r, C)``, *no sigmoid*, as officially).
+
+    The official code reshapes the patch tokens into a square grid; here the
+    grid size is passed in, so any ``H x W`` works.
+
+    Args:
+        embed_dims (int): channels ``C``.
+        hidden_dims (int): channels of the hidden map (``mlp_ratio * C``).
+        norm_cfg (dict): the three norms (official: BN).
+        se_ratio (int): reduction of the squeeze-excitation. Defaults to 4.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 hidden_dims: int,
+                 norm_cfg: dict = dict(type='BN'),
+                 se_ratio: int = 4):
+        super().__init__()
+        self.pw_conv1 = nn.Conv2d(embed_dims, hidden_dims, 1)
+        self.norm1 = build_norm_layer(norm_cfg, hidden_dims)
+        self.dw_conv = nn.Conv2d(
+            hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
+        self.norm2 = build_norm_layer(norm_cfg, hidden_dims)
+        self.pw_conv2 = nn.Conv2d(hidden_dims, embed_dims, 1)
+        self.norm3 = build_norm_layer(norm_cfg, embed_dims)
+        self.se_reduce = nn.Linear(embed_dims, embed_dims // se_ratio)
+        self.se_expand = nn.Linear(embed_dims // se_ratio, embed_dims)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        b, n, c = x.shape
+        cls_token, tokens = x[:, :1], x[:, 1:]
+        t = tokens.transpose(1, 2).reshape(b, c, hw[0], hw[1])
+        t = self.act(self.norm1(self.pw_conv1(t)))
+        t = t + self.act(self.norm2(self.dw_conv(t)))
+        t = self.norm3(self.pw_conv2(t))
+        weight = self.se_expand(self.act(self.se_reduce(t.mean(dim=(2, 3)))))
+        cls_token = cls_token * weight.unsqueeze(1)
+        return torch.cat([cls_token, t.flatten(2).transpose(1, 2)], dim=1)
+
+
+class DHVTBlock(nn.Module):
+    """Pre-norm block: ``x + HI-MHSA(LN(x))`` then ``x + DAFF(LN(x))``."""
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 hidden_dims: int,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 layer_norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 norm_cfg: dict = dict(type='BN'),
+                 se_ratio: int = 4):
+        super().__init__()
+        self.ln1 = build_norm_layer(layer_norm_cfg, embed_dims)
+        self.attn = HeadTokenAttention(embed_dims, num_heads, qkv_bias,
+                                       attn_drop_rate, drop_rate)
+        self.ln2 = build_norm_layer(layer_norm_cfg, embed_dims)
+        self.ffn = DAFF(embed_dims, hidden_dims, norm_cfg, se_ratio)
+        self.drop_path = DropPath(
+            drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.ln1(x)))
+        x = x + self.drop_path(self.ffn(self.ln2(x), hw))
+        return x
+
+
+@contextmanager
+def _keep_batchnorm_stats(module: nn.Module):
+    """Undo the running-statistics update of a recomputed forward.
+
+    Gradient checkpointing runs a block's forward twice in training mode;
+    without this the BN running statistics would be updated twice per step.
+    """
+    saved = [(m, m.running_mean.clone(), m.running_var.clone(),
+              m.num_batches_tracked.clone()) for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, mean, var, count in saved:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
+@MODELS.register_module()
+class DHVT(VitBackbone):
+    """Dynamic Hybrid Vision Transformer (DHVT).
+
+    A plain (single-stride) ViT from `Bridging the Gap Between Vision
+    Transformers and Convolutional Neural Networks on Small Datasets
+    <https://arxiv.org/abs/2210.05958>`_, exactly the official
+    ``apply_dhvt=True`` model (``ArieSeirack/DHVT``):
+
+    1. :class:`SOPE` turns the image into ``ceil(H/P) x ceil(W/P)`` tokens
+       (``P`` = ``patch_size``), a class token is prepended. There is *no*
+       absolute position embedding: position comes from the zero padding of
+       the convolutions.
+    2. ``num_layers`` pre-norm blocks of :class:`HeadTokenAttention`
+       (HI-MHSA) and :class:`DAFF`, with a linear drop-path schedule.
+    3. A final LayerNorm; the class token is the classification feature
+       (``out_type='cls_token'``, followed by ``LinearClsHead``).
+
+    **Official code over paper.** Where they differ, we follow the code:
+    SOPE has GELU between its convolutions, not after each (paper Eq. 2),
+    and SyncBN (the paper's pseudo-code says BN; here ``stem_norm_cfg``);
+    the head tokens get a LayerNorm over each ``head_dims`` chunk (eps
+    1e-5) between the projection and the GELU, which Eq. 6 omits; the DAFF
+    squeeze-excitation has no sigmoid (as Eq. 4, unlike SENet).
+
+    **Variants.** The head count depends on the dataset the paper trained
+    on (tiny: 4 on CIFAR/DomainNet, 3 on ImageNet; small: 8 on CIFAR, 6 on
+    DomainNet/ImageNet), which changes the shapes of the head-token layers,
+    so the arch names say dataset and patch size. The official model
+    function names are aliases.
+
+    =======================  ===============================  ==  ===  =====
+    arch                     official name (alias)            P   C    heads
+    =======================  ===============================  ==  ===  =====
+    ``tiny-cifar-p4``        ``dhvt_tiny_cifar_patch4``       4   192  4
+    ``small-cifar-p4``       ``dhvt_small_cifar_patch4``      4   384  8
+    ``tiny-cifar-p2``        ``dhvt_tiny_cifar_patch2``       2   192  4
+    ``small-cifar-p2``       ``dhvt_small_cifar_patch2``      2   384  8
+    ``tiny-in1k-p16``        ``dhvt_tiny_imagenet_patch16``   16  192  3
+    ``small-in1k-p16``       ``dhvt_small_imagenet_patch16``  16  384  6
+    ``tiny-domainnet-p16``   ``dhvt_tiny_domain_patch16``     16  192  4
+    ``small-domainnet-p16``  ``dhvt_small_domain_patch16``    16  384  6
+    =======================  ===============================  ==  ===  =====
+
+    All have 12 blocks and an MLP ratio of 4. Short aliases such as
+    ``'t-cifar-p4'`` and ``'s-in1k-p16'`` work too.
+
+    **Any input size.** Nothing needs padding: every SOPE convolution has
+    stride 2 and padding 1, so the grid is ``ceil(H/P) x ceil(W/P)`` and
+    this equals what the official model computes for such sizes. Attention,
+    the head tokens and DAFF see only real tokens, so nothing is masked.
+    Where the official DAFF assumed a square grid, the grid size is passed
+    explicitly, so non-square inputs work. The documented minimum is one
+    patch (``P x P``).
+
+    **Dense outputs** (``out_type='featmap'``). The patch tokens of the
+    blocks in ``out_indices`` (class and head tokens dropped) are reshaped
+    to ``(B, C, ceil(H/P), ceil(W/P))``. With ``pyramid_scales`` (one per
+    output) a :class:`SimpleFeaturePyramid` rescales them: the XCiT/ViTDet
+    recipe ``out_indices=(3, 5, 7, 11)``, ``pyramid_scales=(4, 2, 1, 0.5)``
+    gives strides 4, 8, 16 and 32 at patch 16, all with ``C`` channels, for
+    the stock mmdet/mmseg ``FPN``. Each output is cropped to
+    ``ceil(H * scale / P) x ceil(W * scale / P)`` (the up-sampled maps of
+    inputs that ``P`` does not divide reach past the image), and a map is
+    padded by replication before a max-pool so that odd grids keep their
+    last row (``ceil_mode``). ``final_norm`` applies the final LayerNorm to
+    the last block's tokens when it is an output (so all weights of a
+    classification checkpoint are used); ``out_norm_cfg`` adds optional
+    per-output norms ``norm{i}`` (off by default: the official code has no
+    dense model).
+
+    **Stages** (for ``frozen_stages``). DHVT is plain, so stages are
+    defined here: stage 0 is the stem (SOPE and the class token), stages
+    1-4 are the groups of blocks ending at the pyramid's blocks 3, 5, 7 and
+    11 (for another depth ``L``: ending at ``L//3 - 1``, ``L//2 - 1``,
+    ``2L//3 - 1`` and ``L - 1``), each with its output norms; the last one
+    also owns the final norm. The pyramid's layers are never frozen (they
+    are not pretrained).
+
+    **Norms.** The BN layers of SOPE and DAFF follow ``norm_cfg``
+    (``stem_norm_cfg`` overrides it for SOPE; the official training uses
+    SyncBN in SOPE and BN in DAFF). BN statistics depend on the batch size
+    (paper Table 11): use SyncBN for multi-GPU training or ``norm_eval``
+    for fine-tuning with small batches. With ``with_cp``, BN running
+    statistics are updated once per step, not again by the recomputation.
+
+    **Initialisation** (official): linear layers, the class token and the
+    head embeddings truncated-normal(std=.02) with zero biases, norms 1/0,
+    convolutions PyTorch's default; nothing is re-initialised when
+    ``init_cfg`` is ``Pretrained``.
+
+    Args:
+        arch (str | dict): a name from :attr:`arch_zoo` or a dict with
+            ``embed_dims``, ``num_layers``, ``num_heads``, ``patch_size``
+            and optionally ``mlp_ratio`` (4) and ``se_ratio`` (4).
+        in_channels (int): input channels. Defaults to 3.
+        out_indices (int | Sequence[int]): blocks whose output is returned
+            (negative values count from the end). Defaults to -1.
+        out_type (str): ``'cls_token'`` returns the ``(B, C)`` class token
+            of each output (the final-norm one for the last block),
+            ``'featmap'`` the patch-token maps (see above).
+        pyramid_scales (Sequence[float], optional): one rescale factor per
+            output for ``'featmap'`` (from 4, 2, 1, 0.5, 0.25).
+        qkv_bias (bool): Defaults to True.
+        drop_rate (float): dropout after the attention projection.
+        attn_drop_rate (float): attention dropout.
+        drop_path_rate (float): stochastic depth of the last block, linear
+            from 0 (official training: 0.1). Defaults to 0.
+        final_norm (bool): build and apply the final LayerNorm.
+        layer_norm_cfg (dict): the blocks' and the final LayerNorms
+            (official eps 1e-6).
+        norm_cfg (dict): BN of DAFF (and SOPE, see ``stem_norm_cfg``).
+        stem_norm_cfg (dict, optional): BN of SOPE; ``None`` uses
+            ``norm_cfg``.
+        out_norm_cfg (dict, optional): per-output norms ``norm{i}``.
+        pyramid_norm_cfg (dict): norm inside the x4 pyramid branch.
+        frozen_stages (int): -1 none, 0 the stem, ``i`` the stem and the
+            first ``i`` stages (see above).
+        norm_eval (bool): keep BN layers in eval mode while training.
+        with_cp (bool): gradient checkpointing per block.
+        init_cfg (dict | list, optional): e.g. ``dict(type='Pretrained',
+            checkpoint=..., prefix='backbone.')``.
+    """
+    arch_zoo = {
+        **dict.fromkeys(
+            ['tiny-cifar-p4', 't-cifar-p4', 'dhvt_tiny_cifar_patch4'],
+            dict(embed_dims=192, num_layers=12, num_heads=4, patch_size=4)),
+        **dict.fromkeys(
+            ['small-cifar-p4', 's-cifar-p4', 'dhvt_small_cifar_patch4'],
+            dict(embed_dims=384, num_layers=12, num_heads=8, patch_size=4)),
+        **dict.fromkeys(
+            ['tiny-cifar-p2', 't-cifar-p2', 'dhvt_tiny_cifar_patch2'],
+            dict(embed_dims=192, num_layers=12, num_heads=4, patch_size=2)),
+        **dict.fromkeys(
+            ['small-cifar-p2', 's-cifar-p2', 'dhvt_small_cifar_patch2'],
+            dict(embed_dims=384, num_layers=12, num_heads=8, patch_size=2)),
+        **dict.fromkeys(
+            ['tiny-in1k-p16', 't-in1k-p16', 'dhvt_tiny_imagenet_patch16'],
+            dict(embed_dims=192, num_layers=12, num_heads=3, patch_size=16)),
+        **dict.fromkeys(
+            ['small-in1k-p16', 's-in1k-p16', 'dhvt_small_imagenet_patch16'],
+            dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)),
+        **dict.fromkeys(
+            ['tiny-domainnet-p16', 't-domainnet-p16',
+             'dhvt_tiny_domain_patch16'],
+            dict(embed_dims=192, num_layers=12, num_heads=4, patch_size=16)),
+        **dict.fromkeys(
+            ['small-domainnet-p16', 's-domainnet-p16',
+             'dhvt_small_domain_patch16'],
+            dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)),
+    }
+    essential_keys = {'embed_dims', 'num_layers', 'num_heads', 'patch_size'}
+    OUT_TYPES = ('cls_token', 'featmap')
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny-in1k-p16',
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = -1,
+                 out_type: str = 'cls_token',
+                 pyramid_scales: Optional[Sequence[float]] = None,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 final_norm: bool = True,
+                 layer_norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 norm_cfg: dict = dict(type='BN'),
+                 stem_norm_cfg: Optional[dict] = None,
+                 out_norm_cfg: Optional[dict] = None,
+                 pyramid_norm_cfg: dict = dict(type='BN'),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None):
+        settings = resolve_arch(arch, self.arch_zoo, self.essential_keys,
+                                'DHVT')
+        num_layers = settings['num_layers']
+        stage_ends = self.stage_ends(num_layers)
+        super().__init__(
+            num_stages=len(stage_ends),
+            frozen_stages=frozen_stages,
+            norm_eval=norm_eval,
+            with_cp=with_cp,
+            init_cfg=init_cfg)
+        self.arch_settings = settings
+        self.embed_dims = settings['embed_dims']
+        self.num_layers = num_layers
+        self.num_heads = settings['num_heads']
+        self.patch_size = settings['patch_size']
+        self.in_channels = in_channels
+        self._stage_ends = stage_ends
+
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'Unsupported out_type {out_type!r}; choose '
+                             f'from {self.OUT_TYPES}.')
+        self.out_type = out_type
+        self.out_indices = normalize_indices(out_indices, num_layers)
+        if pyramid_scales is not None:
+            if out_type != 'featmap':
+                raise ValueError(
+                    "pyramid_scales needs out_type='featmap'.")
+            if len(pyramid_scales) != len(self.out_indices):
+                raise ValueError(
+                    f'pyramid_scales {tuple(pyramid_scales)} must have one '
+                    f'scale per out_indices entry {self.out_indices}.')
+        self.pyramid_scales = (
+            tuple(pyramid_scales) if pyramid_scales is not None else None)
+
+        self.patch_embed = SOPE(in_channels, self.embed_dims, self.patch_size,
+                                stem_norm_cfg or norm_cfg)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        hidden_dims = int(self.embed_dims * settings.get('mlp_ratio', 4))
+        dpr = [
+            drop_path_rate * i / max(num_layers - 1, 1)
+            for i in range(num_layers)
+        ]
+        self.layers = nn.ModuleList([
+            DHVTBlock(
+                self.embed_dims,
+                self.num_heads,
+                hidden_dims,
+                qkv_bias=qkv_bias,
+                drop_rate=drop_rate,
+                attn_drop_rate=attn_drop_rate,
+                drop_path_rate=dpr[i],
+                layer_norm_cfg=layer_norm_cfg,
+                norm_cfg=norm_cfg,
+                se_ratio=settings.get('se_ratio', 4))
+            for i in range(num_layers)
+        ])
+        self.final_norm = final_norm
+        if final_norm:
+            self.ln1 = build_norm_layer(layer_norm_cfg, self.embed_dims)
+        self.out_norm_cfg = out_norm_cfg
+        if out_norm_cfg is not None:
+            for i in self.out_indices:
+                self.add_module(f'norm{i}',
+                                build_norm_layer(out_norm_cfg,
+                                                 self.embed_dims))
+        if self.pyramid_scales is not None:
+            self.pyramid = SimpleFeaturePyramid(
+                self.embed_dims,
+                self.pyramid_scales,
+                norm_cfg=pyramid_norm_cfg)
+        self.num_features = [self.embed_dims] * len(self.out_indices)
+        self.out_channels = self.num_features
+        self._freeze_stages()
+
+    @staticmethod
+    def stage_ends(num_layers: int) -> List[int]:
+        """Last block of each stage: ``[3, 5, 7, 11]`` for 12 blocks."""
+        ends = [num_layers // 3 - 1, num_layers // 2 - 1,
+                2 * num_layers // 3 - 1, num_layers - 1]
+        return sorted({max(0, e) for e in ends})
+
+    # ------------------------------------------------------------------ init
+    def init_weights(self):
+        initialised = self._is_init
+        super().init_weights()
+        init_cfgs = self.init_cfg if isinstance(self.init_cfg,
+                                                list) else [self.init_cfg]
+        if initialised or any(
+                isinstance(c, dict) and c.get('type') == 'Pretrained'
+                for c in init_cfgs):
+            return
+        trunc_normal_(self.cls_token, std=.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.LayerNorm, _BatchNorm)) and \
+                    m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, HeadTokenAttention):
+                trunc_normal_(m.head_embed, std=.02)
+
+    # --------------------------------------------------------------- forward
+    def _run_layer(self, layer: DHVTBlock, x: torch.Tensor,
+                   hw: Tuple[int, int]) -> torch.Tensor:
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return cp.checkpoint(
+                layer, x, hw, use_reentrant=False,
+                context_fn=lambda: (nullcontext(),
+                                    _keep_batchnorm_stats(layer)))
+        return layer(x, hw)
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        check_input(x, self.in_channels, (self.patch_size, self.patch_size),
+                    'DHVT')
+        in_hw = x.shape[-2:]
+        x, hw = self.patch_embed(x)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        outs = []
+        last = self.num_layers - 1
+        for i, layer in enumerate(self.layers):
+            x = self._run_layer(layer, x, hw)
+            if i == last and self.final_norm:
+                x = self.ln1(x)
+            if i in self.out_indices:
+                outs.append(self._format_output(x, i, hw, in_hw))
+        return tuple(outs)
+
+    def _format_output(self, x: torch.Tensor, index: int,
+                       hw: Tuple[int, int], in_hw) -> torch.Tensor:
+        if self.out_type == 'cls_token':
+            out = x[:, 0]
+            if self.out_norm_cfg is not None:
+                out = getattr(self, f'norm{index}')(out)
+            return out
+        tokens = x[:, 1:]
+        if self.out_norm_cfg is not None:
+            tokens = getattr(self, f'norm{index}')(tokens)
+        b, _, c = tokens.shape
+        out = tokens.transpose(1, 2).reshape(b, c, hw[0], hw[1])
+        if self.pyramid_scales is None:
+            return out
+        k = self.out_indices.index(index)
+        scale = self.pyramid_scales[k]
+        if scale < 1:
+            # Replicating the last row/column makes the max-pool keep an
+            # odd grid's border (ceil_mode) without changing other values.
+            factor = int(round(1 / scale))
+            pad_h, pad_w = (-hw[0]) % factor, (-hw[1]) % factor
+            if pad_h or pad_w:
+                out = F.pad(out, (0, pad_w, 0, pad_h), mode='replicate')
+        out = self.pyramid.ops[k](out)
+        height = math.ceil(in_hw[0] * scale / self.patch_size)
+        width = math.ceil(in_hw[1] * scale / self.patch_size)
+        return out[:, :, :height, :width]
+
+    # ------------------------------------------------------------- training
+    def frozen_parts(self, stage: int) -> list:
+        if stage == 0:
+            return [self.patch_embed, self.cls_token]
+        first = self._stage_ends[stage - 2] + 1 if stage > 1 else 0
+        end = self._stage_ends[stage - 1]
+        parts = [self.layers[i] for i in range(first, end + 1)]
+        if self.out_norm_cfg is not None:
+            parts += [
+                getattr(self, f'norm{i}') for i in self.out_indices
+                if first <= i <= end
+            ]
+        if end == self.num_layers - 1 and self.final_norm:
+            parts.append(self.ln1)
+        return parts
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer depth of a parameter for layer-wise lr decay.
+
+        The stem (SOPE, class token) is depth 0, block ``i`` depth ``i + 1``
+        and everything after (final norm, output norms, pyramid, head)
+        ``num_layers + 1``.
+
+        Returns:
+            tuple[int, int]: the depth and the number of depths.
+        """
+        num_depths = self.num_layers + 2
+        if not param_name.startswith(prefix):
+            return num_depths - 1, num_depths
+        name = param_name[len(prefix):]
+        if name == 'cls_token' or name.startswith('patch_embed'):
+            return 0, num_depths
+        if name.startswith('layers.'):
+            return int(name.split('.')[1]) + 1, num_depths
+        return num_depths - 1, num_depths
