@@ -1,2 +1,2 @@
-from . import backbones  # noqa: F401
+from . import backbones, heads  # noqa: F401
 from .utils import SimpleFeaturePyramid  # noqa: F401

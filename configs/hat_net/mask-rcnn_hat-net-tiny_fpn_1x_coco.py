@@ -1,0 +1,34 @@
+# Mask R-CNN 1x on COCO with HAT-Net-Tiny, the paper's setting (Sec. 4.3,
+# following PVT): ImageNet-pretrained backbone, AdamW lr 1e-4 and weight
+# decay 1e-4, 12 epochs with the lr divided by 10 after epochs 8 and 11,
+# 8 GPUs x 2 images, single scale 1333x800; G1 = (8, 8, 8) and
+# G2 = (16, 8, 4) in the H-MHSA stages.
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+
+custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+
+# The official ImageNet weights, converted with
+# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Tiny.pth <this path>
+checkpoint_file = 'work_dirs/hat-net-tiny_3rdparty_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmpretrain.HATNet',
+        arch='tiny',
+        grid_sizes=(8, 8, 8, 1),
+        ds_ratios=(16, 8, 4, 1),
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.1,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint_file,
+            prefix='backbone.')),
+    neck=dict(in_channels=[48, 96, 240, 384]))
+
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=1e-4))

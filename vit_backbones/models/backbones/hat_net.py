@@ -1,0 +1,640 @@
+"""HAT-Net: Vision Transformers with Hierarchical Attention.
+
+Liu et al., "Vision Transformers with Hierarchical Attention", Machine
+Intelligence Research 2024 (arXiv:2106.03180, first titled "Transformer in
+Convolutional Neural Networks"). Official code: https://github.com/yun-liu/HAT-Net
+(``HAT_Net.py``, release v2.0).
+"""
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_activation_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule, ModuleList
+from mmpretrain.models.utils import build_norm_layer
+from mmpretrain.registry import MODELS
+
+from ..utils.attention import bool_mask_to_bias, scaled_dot_product_attention
+from ..utils.shape import check_input, pad_amount
+from .base import VitBackbone, normalize_indices, resolve_arch
+
+_GN = dict(type='GN', num_groups=1, eps=1e-6)
+
+
+@lru_cache(maxsize=64)
+def _tile_key_bias(height: int, width: int, grid: int, device: torch.device,
+                   dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """Additive mask hiding the padded keys of the ``grid x grid`` tiles.
+
+    The map of ``height x width`` valid pixels is padded at the bottom and
+    right to multiples of ``grid``; tile ``t`` (row-major over the tiles)
+    holds pixels in row-major order. Returns ``None`` when nothing is padded,
+    else a ``(num_tiles, 1, grid * grid)`` float tensor: 0 for valid keys, a
+    large negative value for padded ones. Every tile holds at least one valid
+    pixel (its top-left one), so no query has all its keys masked.
+    """
+    pad_h, pad_w = pad_amount(height, grid), pad_amount(width, grid)
+    if pad_h == 0 and pad_w == 0:
+        return None
+    rows = torch.arange(height + pad_h, device=device) < height
+    cols = torch.arange(width + pad_w, device=device) < width
+    keep = rows[:, None] & cols[None, :]
+    tiles_h, tiles_w = (height + pad_h) // grid, (width + pad_w) // grid
+    keep = keep.view(tiles_h, grid, tiles_w, grid).permute(0, 2, 1, 3)
+    keep = keep.reshape(tiles_h * tiles_w, 1, grid * grid)
+    return bool_mask_to_bias(keep, dtype)
+
+
+class HATNetAttention(BaseModule):
+    """Hierarchical multi-head self-attention (H-MHSA) of HAT-Net.
+
+    With ``grid_size`` :math:`G_1 > 1` (the paper's stages 2-4):
+
+    1. ``qkv`` (a 1x1 conv) of ``norm(x)`` gives queries, keys and values
+       that attend within non-overlapping :math:`G_1 \\times G_1` tiles
+       (local attention, no projection of its own);
+    2. ``a1 = grid_norm(x + local)``;
+    3. queries ``q(a1)`` at every pixel attend to keys and values
+       ``kv(ds_norm(AvgPool_{G_2}(a1)))`` (global attention over the
+       :math:`G_2`-pooled map);
+    4. the output is ``proj(global + a1)``.
+
+    With ``grid_size == 1`` (the last stage) it is plain MHSA over all
+    pixels with ``qkv`` and ``proj``, and the layers ``grid_norm``,
+    ``ds_norm``, ``q`` and ``kv`` do not exist.
+
+    This is what the official code computes. The paper's Eqs. 6-14 differ:
+    they have no ``grid_norm``/``ds_norm``, separate local projections
+    (the code reuses the block's ``qkv``), and add the block input inside
+    the attention only once (the code adds ``x`` inside ``a1`` and the
+    block adds it again). ``proj_norm`` exists in the official module and
+    its checkpoints but is never used; it is kept so that official weights
+    load strictly, with ``requires_grad=False`` so that distributed training
+    does not wait for its gradients.
+
+    Any ``H x W`` is accepted. The local branch pads ``qkv`` at the bottom
+    and right to multiples of :math:`G_1`, masks the padded keys and crops
+    the result back; the global branch pools with ``ceil_mode=True``, i.e.
+    a partial window at the border averages its valid pixels only. All
+    norms see the un-padded map. See :class:`HATNet` for the guarantees.
+
+    Args:
+        embed_dims (int): channels ``C``.
+        head_dim (int): channels per head (``C / head_dim`` heads).
+        grid_size (int): :math:`G_1`, the tile size of the local attention;
+            1 selects plain MHSA.
+        ds_ratio (int): :math:`G_2`, the pooling window and stride of the
+            global keys and values.
+        drop_rate (float): rate of the ``Dropout2d`` after ``proj``.
+        norm_cfg (dict): config of the norm layers.
+        init_cfg (dict, optional): initialization config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 head_dim: int,
+                 grid_size: int = 1,
+                 ds_ratio: int = 1,
+                 drop_rate: float = 0.,
+                 norm_cfg: dict = _GN,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if embed_dims % head_dim:
+            raise ValueError(f'embed_dims {embed_dims} is not a multiple of '
+                             f'head_dim {head_dim}.')
+        self.embed_dims = embed_dims
+        self.head_dim = head_dim
+        self.num_heads = embed_dims // head_dim
+        self.grid_size = grid_size
+        self.ds_ratio = ds_ratio
+
+        self.norm = build_norm_layer(norm_cfg, embed_dims)
+        self.qkv = nn.Conv2d(embed_dims, embed_dims * 3, 1)
+        self.proj = nn.Conv2d(embed_dims, embed_dims, 1)
+        # Unused in forward, as in the official code; kept for its weights.
+        # Frozen: DDP (find_unused_parameters=False) would otherwise wait
+        # for gradients that never come.
+        self.proj_norm = build_norm_layer(norm_cfg, embed_dims)
+        self.proj_norm.requires_grad_(False)
+        self.drop = nn.Dropout2d(drop_rate)
+        if grid_size > 1:
+            self.grid_norm = build_norm_layer(norm_cfg, embed_dims)
+            self.ds_norm = build_norm_layer(norm_cfg, embed_dims)
+            self.q = nn.Conv2d(embed_dims, embed_dims, 1)
+            self.kv = nn.Conv2d(embed_dims, embed_dims * 2, 1)
+
+    def _heads(self, x: torch.Tensor, parts: int) -> Tuple[torch.Tensor]:
+        """``(B, parts * C, H, W)`` -> ``parts`` tensors ``(B, heads, H*W,
+        head_dim)``; channels are ordered ``(parts, heads, head_dim)``."""
+        b = x.shape[0]
+        x = x.reshape(b, parts, self.num_heads, self.head_dim, -1)
+        return x.permute(1, 0, 2, 4, 3).unbind(0)
+
+    def local_attention(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Attention inside ``grid_size`` tiles of ``qkv`` (B, 3C, H, W).
+
+        Returns ``(B, C, H, W)``. Sizes that are not multiples of the tile
+        are padded and the padded keys masked, so each border tile attends
+        over its valid pixels only.
+        """
+        b, _, h, w = qkv.shape
+        g = self.grid_size
+        pad_h, pad_w = pad_amount(h, g), pad_amount(w, g)
+        if pad_h or pad_w:
+            qkv = F.pad(qkv, (0, pad_w, 0, pad_h))
+        tiles_h, tiles_w = (h + pad_h) // g, (w + pad_w) // g
+        heads, hd = self.num_heads, self.head_dim
+        # (B, 3, heads, hd, th, g, tw, g) -> (3, B*heads, th*tw, g*g, hd)
+        qkv = qkv.reshape(b, 3, heads, hd, tiles_h, g, tiles_w, g)
+        qkv = qkv.permute(1, 0, 2, 4, 6, 5, 7, 3)
+        qkv = qkv.reshape(3, b * heads, tiles_h * tiles_w, g * g, hd)
+        q, k, v = qkv.unbind(0)
+        bias = _tile_key_bias(h, w, g, qkv.device, qkv.dtype)
+        out = scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        # (B, heads, th, tw, g, g, hd) -> (B, heads, hd, th, g, tw, g)
+        out = out.reshape(b, heads, tiles_h, tiles_w, g, g, hd)
+        out = out.permute(0, 1, 6, 2, 4, 3, 5)
+        out = out.reshape(b, self.embed_dims, h + pad_h, w + pad_w)
+        if pad_h or pad_w:
+            out = out[:, :, :h, :w]
+        return out
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Average ``ds_ratio`` windows; a partial window at the bottom or
+        right border averages its valid pixels only (``ceil_mode``)."""
+        if self.ds_ratio == 1:
+            return x
+        return F.avg_pool2d(x, self.ds_ratio, self.ds_ratio, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x))
+        if self.grid_size > 1:
+            a1 = self.grid_norm(x + self.local_attention(qkv))
+            q, = self._heads(self.q(a1), 1)
+            k, v = self._heads(self.kv(self.ds_norm(self.pool(a1))), 2)
+        else:
+            q, k, v = self._heads(qkv, 3)
+        out = scaled_dot_product_attention(q, k, v)
+        out = out.transpose(-2, -1).reshape(b, c, h, w)
+        if self.grid_size > 1:
+            out = out + a1
+        return self.drop(self.proj(out))
+
+
+class HATNetMLP(BaseModule):
+    """HAT-Net's MLP: an inverted residual with a depth-wise conv.
+
+    ``norm -> 1x1 conv (C -> E*C) -> act -> k x k depth-wise conv -> act ->
+    dropout -> 1x1 conv (E*C -> C) -> out_norm -> dropout``; the convs have
+    no bias. The branch begins with a pre-norm and ends with a norm, as in
+    the official ``InvertedResidual``.
+
+    Args:
+        embed_dims (int): channels ``C``.
+        mlp_ratio (int): expansion ``E``.
+        kernel_size (int): size of the depth-wise kernel.
+        drop_rate (float): rate of the ``Dropout2d`` layers.
+        norm_cfg (dict): config of the norm layers.
+        act_cfg (dict): config of the activations.
+        init_cfg (dict, optional): initialization config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 mlp_ratio: int,
+                 kernel_size: int = 3,
+                 drop_rate: float = 0.,
+                 norm_cfg: dict = _GN,
+                 act_cfg: dict = dict(type='SiLU', inplace=True),
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        hidden = embed_dims * mlp_ratio
+        self.norm = build_norm_layer(norm_cfg, embed_dims)
+        self.fc1 = nn.Conv2d(embed_dims, hidden, 1, bias=False)
+        self.act1 = build_activation_layer(act_cfg)
+        self.dwconv = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel_size,
+            padding=(kernel_size - 1) // 2,
+            groups=hidden,
+            bias=False)
+        self.act2 = build_activation_layer(act_cfg)
+        self.fc2 = nn.Conv2d(hidden, embed_dims, 1, bias=False)
+        self.out_norm = build_norm_layer(norm_cfg, embed_dims)
+        self.drop = nn.Dropout2d(drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.fc1(self.norm(x)))
+        x = self.drop(self.act2(self.dwconv(x)))
+        return self.drop(self.out_norm(self.fc2(x)))
+
+
+class HATNetBlock(BaseModule):
+    """``x + drop_path(attn(x))`` then ``x + drop_path(mlp(x))``.
+
+    Args:
+        embed_dims (int): channels.
+        head_dim (int): channels per attention head.
+        grid_size (int): :math:`G_1` of :class:`HATNetAttention`.
+        ds_ratio (int): :math:`G_2` of :class:`HATNetAttention`.
+        mlp_ratio (int): expansion of :class:`HATNetMLP`.
+        kernel_size (int): depth-wise kernel of :class:`HATNetMLP`.
+        drop_rate (float): dropout rate inside both branches.
+        drop_path_rate (float): stochastic depth rate of both branches.
+        norm_cfg (dict): config of the norm layers.
+        act_cfg (dict): config of the activations.
+        init_cfg (dict, optional): initialization config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 head_dim: int,
+                 grid_size: int = 1,
+                 ds_ratio: int = 1,
+                 mlp_ratio: int = 4,
+                 kernel_size: int = 3,
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = _GN,
+                 act_cfg: dict = dict(type='SiLU', inplace=True),
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.attn = HATNetAttention(
+            embed_dims,
+            head_dim,
+            grid_size=grid_size,
+            ds_ratio=ds_ratio,
+            drop_rate=drop_rate,
+            norm_cfg=norm_cfg)
+        self.mlp = HATNetMLP(
+            embed_dims,
+            mlp_ratio,
+            kernel_size=kernel_size,
+            drop_rate=drop_rate,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+        self.drop_path = DropPath(
+            drop_path_rate) if drop_path_rate > 0. else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(x))
+        return x + self.drop_path(self.mlp(x))
+
+
+class HATNetDownsample(BaseModule):
+    """A 3x3 stride-2 conv followed by a norm, between two stages."""
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 norm_cfg: dict = _GN,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, 3, stride=2, padding=1)
+        self.norm = build_norm_layer(norm_cfg, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(x))
+
+
+class HATNetStage(BaseModule):
+    """One stage: the downsampling layer that leads into it (``None`` for
+    the first stage) and its blocks."""
+
+    def __init__(self,
+                 blocks: Sequence[HATNetBlock],
+                 downsample: Optional[HATNetDownsample] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.downsample = downsample
+        self.blocks = ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.downsample is not None:
+            x = self.downsample(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+@MODELS.register_module()
+class HATNet(VitBackbone):
+    """HAT-Net backbone.
+
+    A pyramid of four stages at strides 4, 8, 16 and 32. The stem is two
+    3x3 stride-2 convs (``3 -> 16 -> C_0``) with a norm and an activation
+    between them and none after the second. Each stage is a stack of blocks
+    ``x + attn(x)``, ``x + mlp(x)`` (:class:`HATNetBlock`); a 3x3 stride-2
+    conv with a norm (:class:`HATNetDownsample`) leads into stages 1-3.
+    Attention is H-MHSA (:class:`HATNetAttention`) in stages 0-2 and plain
+    MHSA in stage 3; the MLP is an inverted residual with a depth-wise conv
+    (:class:`HATNetMLP`). Norms are ``GroupNorm(1, C, eps=1e-6)``, which
+    normalises over ``C x H x W`` (not a per-pixel LayerNorm), activations
+    are SiLU, and there is no position embedding.
+
+    The paper's stage numbers are ours plus 2 (its stage 1 is the stem).
+
+    **Following the official code rather than the paper** (``HAT_Net.py``,
+    v2.0): the H-MHSA details listed in :class:`HATNetAttention`
+    (``grid_norm``, ``ds_norm``, the shared ``qkv``, ``x`` added inside the
+    attention and again by the block, the unused ``proj_norm``); the stem
+    has no norm or activation after its second conv; there is no final norm
+    (the classifier pools the last stage directly and applies
+    ``Dropout(0.2)`` before its linear layer, see the classification
+    configs); the MLP ends with a norm.
+
+    **Outputs.** ``forward`` returns one map per ``out_indices`` entry,
+    taken after a stage's blocks and before the next downsampling conv:
+    strides 4/8/16/32 with channels ``embed_dims`` ((48, 96, 240, 384)
+    tiny, (64, 128, 320, 512) small and medium, (64, 128, 320, 640) large).
+    The official model has no output norms; ``out_norm_cfg`` adds a
+    ``norm{i}`` per output if wanted (a norm of ``(B, C, H, W)`` maps: GN,
+    BN, or mmpretrain's ``LN2d``). HAT-Net has no position embedding or
+    relative-position table, so checkpoints load unchanged at any input
+    size.
+
+    **G1 and G2.** ``grid_sizes`` (:math:`G_1`, the local tile size) and
+    ``ds_ratios`` (:math:`G_2`, the pooling ratio of the global keys) have
+    no parameters, so one checkpoint serves every setting. ImageNet uses
+    ``(8, 7, 7, 1)`` and ``(8, 4, 2, 1)`` (the defaults); the paper's dense
+    tasks use ``(8, 8, 8, 1)`` and ``(16, 8, 4, 1)``. A stage with
+    :math:`G_1 = 1` runs plain MHSA and has no ``q``/``kv``/``grid_norm``/
+    ``ds_norm`` layers, as in the official code, so the entries that are
+    1 in the arch's default must stay 1 and the others above 1 for the
+    checkpoints to fit.
+
+    **Any input size (padding design).** The official code needs every
+    stage map to be a multiple of :math:`G_1` (it fails at 800x1344, whose
+    stage-2 map is 100x168) and its ``AvgPool2d`` silently drops the rows
+    and columns left over by :math:`G_2`. Here any input of at least
+    ``32 x 32`` is accepted:
+
+    * the local attention pads ``qkv`` at the bottom and right to multiples
+      of :math:`G_1` and masks the padded keys, so a border tile attends
+      over its valid pixels only; the padded queries are cropped away;
+    * the global keys and values are pooled with ``ceil_mode=True``: a
+      partial :math:`G_2` window at the border becomes one more key that
+      averages its valid pixels only;
+    * every norm, conv and residual runs on the un-padded map.
+
+    What this guarantees: (1) for every size the official code handles
+    exactly (stage maps divisible by :math:`G_1` and :math:`G_2`) the
+    outputs are the official ones; (2) for any other size, no value computed
+    from padding reaches the output: the result equals attention over the
+    truncated tiles and pooling over the truncated windows (tests check it
+    against a dense-mask reference that never pads). What it cannot
+    guarantee: HAT-Net has no translation-equivariant padding. GroupNorm
+    statistics span the whole ``C x H x W`` map and the global attention
+    sees the whole map, so when a data preprocessor zero-pads images (to a
+    batch shape or a size divisor) the padded pixels change the statistics
+    and add keys, and the valid region's features depend on how much was
+    padded. That holds for the official model too; only internal padding is
+    made invisible. Sizes that the official code floors (a map not divisible
+    by :math:`G_2`) give different, more complete, global keys here.
+
+    Args:
+        arch (str | dict): ``'tiny'``/``'t'``, ``'small'``/``'s'``,
+            ``'medium'``/``'m'``, ``'large'``/``'l'``, or a dict with the
+            keys ``embed_dims``, ``depths``, ``head_dim``, ``mlp_ratios``
+            and ``kernel_sizes`` (four entries each but ``head_dim``).
+        in_channels (int): input channels. Defaults to 3.
+        stem_channels (int): channels between the two stem convs.
+            Defaults to 16.
+        grid_sizes (Sequence[int]): :math:`G_1` per stage.
+            Defaults to ``(8, 7, 7, 1)``.
+        ds_ratios (Sequence[int]): :math:`G_2` per stage.
+            Defaults to ``(8, 4, 2, 1)``.
+        out_indices (int | Sequence[int]): stages to output.
+            Defaults to ``(3, )``.
+        drop_rate (float): ``Dropout2d`` rate inside the blocks.
+            Defaults to 0.
+        drop_path_rate (float): stochastic depth rate, increased linearly
+            over all blocks from 0. Defaults to 0.
+        norm_cfg (dict): norm layers. Defaults to ``GroupNorm(1, C,
+            eps=1e-6)``.
+        act_cfg (dict): activations. Defaults to in-place SiLU (they only
+            overwrite conv and norm outputs that nothing else reads).
+        out_norm_cfg (dict, optional): a norm on each output (``norm{i}``),
+            e.g. ``dict(type='GN', num_groups=1)``; None (the default, as
+            the official model) adds none.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, ``i`` the stem
+            and stages ``0 .. i-1`` (with the downsampling layers leading
+            into them and their output norms). Defaults to -1.
+        norm_eval (bool): keep BatchNorm layers in eval mode; HAT-Net's
+            own norms are GroupNorms, so it only matters for BN
+            ``out_norm_cfg``. Defaults to False.
+        with_cp (bool): gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): defaults to the official
+            init: truncated normal (std 0.02) for conv and linear weights,
+            zero biases, unit GroupNorm weights.
+    """
+    arch_zoo = {
+        **dict.fromkeys(
+            ['t', 'tiny'], {
+                'embed_dims': [48, 96, 240, 384],
+                'depths': [2, 2, 6, 3],
+                'head_dim': 48,
+                'mlp_ratios': [8, 8, 4, 4],
+                'kernel_sizes': [3, 3, 3, 3],
+            }),
+        **dict.fromkeys(
+            ['s', 'small'], {
+                'embed_dims': [64, 128, 320, 512],
+                'depths': [2, 3, 8, 3],
+                'head_dim': 64,
+                'mlp_ratios': [8, 8, 4, 4],
+                'kernel_sizes': [3, 3, 3, 3],
+            }),
+        **dict.fromkeys(
+            ['m', 'medium'], {
+                'embed_dims': [64, 128, 320, 512],
+                'depths': [3, 6, 18, 3],
+                'head_dim': 64,
+                'mlp_ratios': [8, 8, 4, 4],
+                'kernel_sizes': [5, 3, 5, 3],
+            }),
+        **dict.fromkeys(
+            ['l', 'large'], {
+                'embed_dims': [64, 128, 320, 640],
+                'depths': [3, 8, 27, 3],
+                'head_dim': 64,
+                'mlp_ratios': [8, 8, 4, 4],
+                'kernel_sizes': [3, 3, 3, 3],
+            }),
+    }
+    essential_keys = ('embed_dims', 'depths', 'head_dim', 'mlp_ratios',
+                      'kernel_sizes')
+    num_stages = 4
+    min_size = (32, 32)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 in_channels: int = 3,
+                 stem_channels: int = 16,
+                 grid_sizes: Sequence[int] = (8, 7, 7, 1),
+                 ds_ratios: Sequence[int] = (8, 4, 2, 1),
+                 out_indices: Union[int, Sequence[int]] = (3, ),
+                 drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 norm_cfg: dict = _GN,
+                 act_cfg: dict = dict(type='SiLU', inplace=True),
+                 out_norm_cfg: Optional[dict] = None,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 init_cfg=[
+                     dict(
+                         type='TruncNormal',
+                         layer=['Conv2d', 'Linear'],
+                         std=.02,
+                         bias=0.),
+                     dict(type='Constant', layer='GroupNorm', val=1., bias=0.)
+                 ]):
+        super().__init__(
+            num_stages=self.num_stages,
+            frozen_stages=frozen_stages,
+            norm_eval=norm_eval,
+            with_cp=with_cp,
+            init_cfg=init_cfg)
+        settings = resolve_arch(arch, self.arch_zoo, self.essential_keys,
+                                'HATNet')
+        self.embed_dims = tuple(settings['embed_dims'])
+        self.depths = tuple(settings['depths'])
+        self.head_dim = int(settings['head_dim'])
+        self.mlp_ratios = tuple(settings['mlp_ratios'])
+        self.kernel_sizes = tuple(settings['kernel_sizes'])
+        self.grid_sizes = tuple(grid_sizes)
+        self.ds_ratios = tuple(ds_ratios)
+        for name in ('embed_dims', 'depths', 'mlp_ratios', 'kernel_sizes',
+                     'grid_sizes', 'ds_ratios'):
+            value = getattr(self, name)
+            if len(value) != self.num_stages:
+                raise ValueError(f'HATNet {name} needs {self.num_stages} '
+                                 f'entries, got {value}.')
+            if name in ('grid_sizes', 'ds_ratios') and any(
+                    int(v) != v or v < 1 for v in value):
+                raise ValueError(f'HATNet {name} must be positive integers, '
+                                 f'got {value}.')
+        bad = [d for d in self.embed_dims if d % self.head_dim]
+        if bad:
+            raise ValueError(f'HATNet embed_dims {self.embed_dims} must be '
+                             f'multiples of head_dim {self.head_dim}.')
+        self.in_channels = in_channels
+        self.out_indices = normalize_indices(out_indices, self.num_stages)
+        self.num_features = self.embed_dims
+        self.out_channels = tuple(self.embed_dims[i] for i in self.out_indices)
+
+        self.patch_embed = nn.Sequential(
+            OrderedDict([
+                ('conv1',
+                 nn.Conv2d(in_channels, stem_channels, 3, stride=2,
+                           padding=1)),
+                ('norm', build_norm_layer(norm_cfg, stem_channels)),
+                ('act', build_activation_layer(act_cfg)),
+                ('conv2',
+                 nn.Conv2d(
+                     stem_channels, self.embed_dims[0], 3, stride=2,
+                     padding=1)),
+            ]))
+
+        total = sum(self.depths)
+        dpr = [
+            r.item()
+            for r in torch.linspace(0, drop_path_rate, total, device='cpu')
+        ]
+        self.stages = ModuleList()
+        for i in range(self.num_stages):
+            first = sum(self.depths[:i])
+            blocks = [
+                HATNetBlock(
+                    self.embed_dims[i],
+                    self.head_dim,
+                    grid_size=self.grid_sizes[i],
+                    ds_ratio=self.ds_ratios[i],
+                    mlp_ratio=self.mlp_ratios[i],
+                    kernel_size=self.kernel_sizes[i],
+                    drop_rate=drop_rate,
+                    drop_path_rate=dpr[first + j],
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg) for j in range(self.depths[i])
+            ]
+            downsample = None
+            if i > 0:
+                downsample = HATNetDownsample(self.embed_dims[i - 1],
+                                              self.embed_dims[i], norm_cfg)
+            self.stages.append(HATNetStage(blocks, downsample))
+
+        for i in self.out_indices:
+            if out_norm_cfg is None:
+                norm = nn.Identity()
+            else:
+                norm = build_norm_layer(out_norm_cfg, self.embed_dims[i])
+            self.add_module(f'norm{i}', norm)
+
+        self._freeze_stages()
+
+    def frozen_parts(self, stage: int) -> list:
+        if stage == 0:
+            return [self.patch_embed]
+        return [
+            self.stages[stage - 1],
+            getattr(self, f'norm{stage - 1}', None)
+        ]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        check_input(x, self.in_channels, self.min_size, 'HATNet')
+        x = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            if stage.downsample is not None:
+                x = stage.downsample(x)
+            for block in stage.blocks:
+                x = self.checkpointed(block, x)
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x))
+        return tuple(outs)
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer depth of a parameter, for layer-wise lr decay.
+
+        The stem is depth 0; block ``j`` of stage ``i`` is
+        ``sum(depths[:i]) + j + 1``; the downsampling layer leading into
+        stage ``i`` shares the depth of the last block before it and the
+        output norm ``norm{i}`` that of the last block of stage ``i``;
+        anything outside the backbone (the head) is ``num_layers - 1``.
+
+        Returns:
+            tuple[int, int]: the depth and ``num_layers`` (``sum(depths) +
+            2``).
+        """
+        num_layers = sum(self.depths) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        parts = name.split('.')
+        if parts[0] == 'patch_embed':
+            depth = 0
+        elif parts[0] == 'stages':
+            stage = int(parts[1])
+            if parts[2] == 'downsample':
+                depth = sum(self.depths[:stage])
+            else:
+                depth = sum(self.depths[:stage]) + int(parts[3]) + 1
+        elif parts[0].startswith('norm') and parts[0][4:].isdigit():
+            depth = sum(self.depths[:int(parts[0][4:]) + 1])
+        else:
+            depth = num_layers - 1
+        return depth, num_layers
+
+
+__all__ = [
+    'HATNet', 'HATNetAttention', 'HATNetBlock', 'HATNetMLP',
+    'HATNetDownsample', 'HATNetStage'
+]
