@@ -90,10 +90,12 @@ else
   pip_install "${TORCH_SPEC[@]}"
 fi
 
-# 4. mmcv 2.1.0 with compiled ops.
+# 4. mmcv 2.1.0 with compiled ops. `import mmcv` imports mmengine, so mmengine
+#    and mmcv's own requirements go in first (the wheel goes in with --no-deps).
+pip_install -q "mmengine==0.10.7" addict packaging Pillow pyyaml yapf numpy opencv-python
 mmcv_ok() {
-  "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '2.1.0'" \
-    >/dev/null 2>&1
+  "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '2.1.0', mmcv.__version__" \
+    >"$VENV/.mmcv_check.log" 2>&1
 }
 if mmcv_ok; then
   log "mmcv 2.1.0 with ops is already installed"
@@ -105,7 +107,8 @@ else
       log "trying the cached wheel $wheel"
       pip_install -q --no-deps --force-reinstall "$wheel"
       if mmcv_ok; then installed=1; break; fi
-      log "the cached wheel does not load with this torch; dropping it"
+      log "the cached wheel does not load with this torch; dropping it:"
+      tail -n 3 "$VENV/.mmcv_check.log" >&2
       "$PY" -m pip uninstall -q -y mmcv
     done
   fi
@@ -114,10 +117,9 @@ else
     pip_install -q ninja psutil
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} pip_install --no-deps \
       --force-reinstall --no-build-isolation --no-binary mmcv "mmcv==2.1.0"
-    mmcv_ok || { log "mmcv built without working ops"; exit 1; }
+    mmcv_ok || { log "mmcv built without working ops:";
+                 tail -n 20 "$VENV/.mmcv_check.log" >&2; exit 1; }
   fi
-  # mmcv's own requirements (the wheel went in with --no-deps).
-  pip_install -q addict packaging Pillow pyyaml yapf
 fi
 
 # 5. The OpenMMLab toolboxes and this package.
