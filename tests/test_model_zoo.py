@@ -146,3 +146,20 @@ def test_get_model_builds_one_of_ours():
     model = get_model(cls_names[0])
     out = model(torch.randn(1, 3, 224, 224))
     assert out.shape[0] == 1
+
+
+def test_readme_model_tables_are_up_to_date():
+    """README.md's tables are written from the metafiles by
+    tools/misc/readme_model_tables.py; a metafile change must rerun it."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'readme_model_tables',
+        osp.join(REPO_ROOT, 'tools/misc/readme_model_tables.py'))
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    with open(osp.join(REPO_ROOT, 'README.md')) as f:
+        text = f.read()
+    rendered = tables.render(REPO_ROOT)
+    assert '| [hat-net-tiny_8xb128_in1k]' in rendered
+    assert tables.updated_readme(text, rendered) == text, \
+        'run python tools/misc/readme_model_tables.py'

@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
-CONFIG=${1:-${DEMO_CONFIG:-configs/demo/resnet-18_demo_cls.py}}
+CONFIG=${1:-${DEMO_CONFIG:-configs/demo/hat-net-tiny_1xb32_shapes.py}}
 DATA_ROOT=data/demo
 NAME=$(basename "$CONFIG" .py)
 WORK_DIR=${WORK_DIR:-work_dirs/demo/$NAME}

@@ -53,17 +53,21 @@ demo_val_dataloader = dict(
 demo_val_evaluator = dict(
     ann_file=demo_data_root + 'annotations/instances_val.json')
 
-# Models: only the number of classes changes.
-demo_retinanet_model = dict(bbox_head=dict(num_classes=len(demo_classes)))
+# Models: the number of classes changes and the backbone starts from scratch
+# (the real configs load ImageNet weights).
+demo_retinanet_model = dict(
+    backbone=dict(init_cfg=None),
+    bbox_head=dict(num_classes=len(demo_classes)))
 demo_mask_rcnn_model = dict(
+    backbone=dict(init_cfg=None),
     roi_head=dict(
         bbox_head=dict(num_classes=len(demo_classes)),
         mask_head=dict(num_classes=len(demo_classes))))
 
 # Schedule: from scratch, short, on CPU.
 demo_optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.05), clip_grad=dict(max_norm=10.))
-demo_max_epochs = 12
+    optimizer=dict(lr=2e-4, weight_decay=0.05))
+demo_max_epochs = 8
 demo_param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=100),

@@ -50,10 +50,11 @@ demo_val_dataloader = dict(
 
 demo_model = dict(
     data_preprocessor=dict(size=demo_crop_size),
+    backbone=dict(init_cfg=None),
     decode_head=dict(num_classes=len(demo_metainfo['classes'])))
 
 demo_optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.05), clip_grad=dict(max_norm=10.))
+    optimizer=dict(lr=1e-3, weight_decay=0.05))
 demo_max_iters = 1500
 demo_param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,

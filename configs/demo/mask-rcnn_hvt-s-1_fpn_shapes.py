@@ -1,0 +1,15 @@
+# Mask R-CNN with HVT-S-1 on the synthetic shapes (COCO format, 128x128): the model of
+# configs/hvt/mask-rcnn_hvt-s-1_fpn_1x_coco.py trained from scratch with the demo's data and a short
+# schedule.
+_base_ = ['../hvt/mask-rcnn_hvt-s-1_fpn_1x_coco.py', './_base_/demo_det.py']
+
+model = _base_.demo_mask_rcnn_model
+train_dataloader = _base_.demo_train_dataloader
+val_dataloader = _base_.demo_val_dataloader
+test_dataloader = _base_.demo_val_dataloader
+val_evaluator = _base_.demo_val_evaluator
+test_evaluator = _base_.demo_val_evaluator
+optim_wrapper = _base_.demo_optim_wrapper
+param_scheduler = _base_.demo_param_scheduler
+train_cfg = _base_.demo_train_cfg
+default_hooks = _base_.demo_default_hooks

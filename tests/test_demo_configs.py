@@ -1,0 +1,110 @@
+"""The demo configs: every one builds and steps, and one per task trains and
+evaluates through the command-line tools on a small copy of the demo data."""
+import glob
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO_ROOT, load_config, run_loss_and_predict
+from vit_backbones.demo_data import make_demo_data
+
+DEMO_CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/demo/*.py')))
+SMALL = dict(
+    cls=dict(train=4, val=2, image=64),
+    det=dict(train=4, val=2, image=128),
+    seg=dict(train=4, val=2, image=128))
+
+
+def _task(path):
+    name = osp.basename(path)
+    if name.startswith(('retinanet_', 'mask-rcnn_')):
+        return 'det'
+    return 'seg' if name.startswith('fpn_') else 'cls'
+
+
+def test_every_backbone_has_a_demo_per_task():
+    nets = ('hat-net', 'vil', 'hvt', 'dhvt')
+    names = [osp.basename(p) for p in DEMO_CONFIGS]
+    for net in nets:
+        mine = [n for n in names if re.search(rf'(^|_){net}-', n)]
+        kinds = sorted(
+            n.split('_')[0] if _task(n) != 'cls' else 'cls' for n in mine)
+        assert kinds == ['cls', 'fpn', 'mask-rcnn', 'retinanet'], (net, mine)
+
+
+@pytest.mark.parametrize(
+    'path', DEMO_CONFIGS, ids=[osp.basename(p) for p in DEMO_CONFIGS])
+def test_demo_config_steps(path):
+    cfg = load_config(path)
+    assert cfg.custom_imports.imports == ['vit_backbones']
+    size = (64, 64) if _task(path) == 'cls' else (128, 128)
+    run_loss_and_predict(cfg, size)
+
+
+@pytest.fixture(scope='module')
+def small_demo(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('demo'))
+    make_demo_data(root, seed=5, sizes=SMALL)
+    return root
+
+
+def _data_options(task, root):
+    data_root = osp.join(root, task) + ('/' if task == 'det' else '')
+    options = [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    ]
+    if task == 'det':
+        ann = osp.join(data_root, 'annotations/instances_val.json')
+        options += [f'val_evaluator.ann_file={ann}',
+                    f'test_evaluator.ann_file={ann}']
+    if task == 'seg':
+        options += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                    'default_hooks.checkpoint.interval=2']
+    else:
+        options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+                    'default_hooks.checkpoint.interval=1']
+    return options + ['train_dataloader.batch_size=2',
+                      'train_dataloader.num_workers=0',
+                      'val_dataloader.num_workers=0',
+                      'test_dataloader.num_workers=0']
+
+
+def _run(args):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('config,metric', [
+    ('configs/demo/hvt-ti-1_1xb32_shapes.py', 'accuracy/top1'),
+    ('configs/demo/mask-rcnn_hat-net-tiny_fpn_shapes.py', 'coco/segm_mAP_50'),
+    ('configs/demo/fpn_dhvt-tiny-p16_1xb8_shapes-128x128.py', 'mIoU'),
+])
+def test_demo_trains_and_evaluates_through_the_cli(config, metric,
+                                                   small_demo, tmp_path):
+    task = _task(config)
+    options = _data_options(task, small_demo)
+    out = _run([sys.executable, 'tools/train.py', config, '--work-dir',
+                str(tmp_path), '--cfg-options', *options])
+    assert metric in out
+    with open(osp.join(tmp_path, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    out = _run([
+        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
+        str(tmp_path), '--show-dir',
+        str(tmp_path / 'vis'), '--cfg-options', *options
+    ])
+    assert metric in out
+    pictures = [
+        f for _, _, files in os.walk(tmp_path / 'vis') for f in files
+        if f.endswith(('.png', '.jpg'))
+    ]
+    assert len(pictures) == SMALL[task]['val'] * (4 if task == 'cls' else 1)

@@ -1,0 +1,130 @@
+"""Write the model tables of the top-level README from the metafiles.
+
+    python tools/misc/readme_model_tables.py           # rewrite README.md
+    python tools/misc/readme_model_tables.py --check   # exit 1 if out of date
+
+The tables sit between ``<!-- MODEL TABLES -->`` and
+``<!-- /MODEL TABLES -->``; one table per collection of ``model-index.yml``,
+one row per model: task, dataset, parameters, FLOPs, the metrics with where
+they come from, the config and the weights (ours, or the official ones the
+converter takes).
+"""
+import argparse
+import os.path as osp
+import sys
+
+import yaml
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BEGIN, END = '<!-- MODEL TABLES -->', '<!-- /MODEL TABLES -->'
+METRIC_NAMES = {
+    'Top 1 Accuracy': 'top-1',
+    'Top 5 Accuracy': 'top-5',
+    'box AP': 'box AP',
+    'mask AP': 'mask AP',
+    'mIoU': 'mIoU',
+}
+
+
+def load_index(root=ROOT):
+    with open(osp.join(root, 'model-index.yml')) as f:
+        index = yaml.safe_load(f)
+    for path in index['Import']:
+        with open(osp.join(root, path)) as f:
+            yield path, yaml.safe_load(f)
+
+
+def _datasets(model):
+    return list(dict.fromkeys(
+        r['Dataset'] for r in model.get('Results') or []))
+
+
+def _metrics(model):
+    parts = []
+    several = len(_datasets(model)) > 1
+    for result in model.get('Results') or []:
+        where = f'{result["Dataset"]}: ' if several else ''
+        for name, value in (result.get('Metrics') or {}).items():
+            parts.append(f'{where}{METRIC_NAMES.get(name, name)} {value}')
+    if not parts:
+        return '-'
+    source = model['Metadata'].get('Results Source', '')
+    source = source.split(' (')[0] if source else ''
+    return ', '.join(parts) + (f' ({source})' if source else '')
+
+
+def _weights(model):
+    if model.get('Weights'):
+        return f'[ckpt]({model["Weights"]})'
+    converted = model.get('Converted From')
+    if converted and converted.get('Weights'):
+        return f'[official]({converted["Weights"]}) (convert)'
+    return '-'
+
+
+def _task(model):
+    results = model.get('Results') or []
+    return results[0]['Task'] if results else '-'
+
+
+def _dataset(model):
+    datasets = _datasets(model)
+    return datasets[0] if len(datasets) == 1 else ', '.join(datasets) or '-'
+
+
+def render(root=ROOT):
+    lines = []
+    for path, metafile in load_index(root):
+        collection = metafile['Collections'][0]
+        readme = collection.get('README', osp.dirname(path) + '/README.md')
+        lines += [
+            f'### {collection["Name"]}', '',
+            f'[{collection["Paper"]["Title"]}]({collection["Paper"]["URL"]})'
+            f' · details: [{readme}]({readme})', '',
+            '| model | task | dataset | params (M) | FLOPs (G) | metrics '
+            '(source) | weights |', '|---|---|---|---:|---:|---|---|'
+        ]
+        for model in metafile['Models']:
+            meta = model['Metadata']
+            params = meta.get('Parameters')
+            flops = meta.get('FLOPs')
+            lines.append('| [{}]({}) | {} | {} | {} | {} | {} | {} |'.format(
+                model['Name'], model['Config'], _task(model), _dataset(model),
+                f'{params / 1e6:.2f}' if params else '-',
+                f'{flops / 1e9:.2f}' if flops else '-', _metrics(model),
+                _weights(model)))
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def updated_readme(text, tables):
+    if BEGIN not in text:
+        raise SystemExit(f'README.md has no {BEGIN} marker')
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1] if END in rest else rest
+    return f'{head}{BEGIN}\n{tables}\n{END}{tail}'
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--check', action='store_true',
+                        help='exit 1 when README.md is out of date')
+    args = parser.parse_args()
+    path = osp.join(ROOT, 'README.md')
+    with open(path) as f:
+        text = f.read()
+    new = updated_readme(text, render())
+    if args.check:
+        if new != text:
+            print('README.md model tables are out of date; run '
+                  'python tools/misc/readme_model_tables.py')
+            sys.exit(1)
+        print('README.md model tables are up to date')
+        return
+    with open(path, 'w') as f:
+        f.write(new)
+    print(f'wrote the model tables into {path}')
+
+
+if __name__ == '__main__':
+    main()
