@@ -37,7 +37,7 @@ CASES = {
 }
 
 
-def _training_checkpoint(cls_cfg, path):
+def _training_checkpoint(cls_cfg, path, experiment_name='run_20261121_0000'):
     """What mmengine's CheckpointHook writes for an EMA run."""
     model = build_model_from_config(cls_cfg)
     state = model.state_dict()
@@ -48,7 +48,8 @@ def _training_checkpoint(cls_cfg, path):
     assert isinstance(hub.log_scalars['train/loss'], HistoryBuffer)
     torch.save(
         dict(
-            meta=dict(epoch=300, seed=0, cfg='...',
+            meta=dict(epoch=300, seed=0, cfg=cls_cfg.pretty_text,
+                      experiment_name=experiment_name,
                       dataset_meta=dict(classes=('a', 'b'))),
             state_dict=state,
             ema_state_dict=dict(steps=torch.tensor(10), **raw),
@@ -104,13 +105,19 @@ def test_published_classifier_initialises_a_detector(net, tmp_path):
 def test_publish_model_cli_raw_weights(tmp_path):
     cls_cfg = load_config(CASES['hat_net'][0])
     src = str(tmp_path / 'epoch_1.pth')
-    state = _training_checkpoint(cls_cfg, src)
+    state = _training_checkpoint(
+        cls_cfg, src, experiment_name='hat-net-tiny_8xb128_in1k_20261121_0829')
     proc = subprocess.run([
         sys.executable, 'tools/model_converters/publish_model.py', src,
         str(tmp_path / 'hat-net-tiny_8xb128_in1k.pth'), '--no-ema'
     ], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'Name: hat-net-tiny_8xb128_in1k' in proc.stdout
+    # The metafile entry says what the checkpoint's config tells.
+    for line in ('In Collection: HAT-Net', 'Task: Image Classification',
+                 'Dataset: ImageNet-1k',
+                 'Config: configs/hat_net/hat-net-tiny_8xb128_in1k.py'):
+        assert line in proc.stdout, proc.stdout
     path = re.search(r'Published (\S+\.pth)', proc.stdout).group(1)
     published = torch.load(path, weights_only=True)
     key = next(k for k, v in state.items() if v.is_floating_point())

@@ -3,7 +3,10 @@
 # with tools/train.py, evaluate it with tools/test.py and save pictures of its
 # predictions.
 #
-#   bash tools/run_demo.sh [CONFIG]     (default: $DEMO_CONFIG or the list below)
+#   bash tools/run_demo.sh [CONFIG]
+#
+# CONFIG defaults to $DEMO_CONFIG, else configs/demo/hat-net-tiny_1xb32_shapes.py;
+# any config of configs/demo/ works (classification, detection, segmentation).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -127,23 +127,101 @@ def publish_checkpoint(src: str,
     num_params = sum(v.numel() for k, v in state_dict.items()
                      if not k.endswith(('running_mean', 'running_var',
                                         'num_batches_tracked')))
-    return dict(path=final, sha256=digest, num_params=num_params, meta=meta)
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    return dict(path=final, sha256=digest, num_params=num_params, meta=meta,
+                run=describe_run(meta, root))
 
 
-def metafile_entry(result: dict, name: str, config: str,
-                   weights_url: str, flops: Optional[int] = None) -> str:
-    """A ``Models:`` entry of a metafile.yml for the published file."""
+TASKS = {
+    'mmpretrain': 'Image Classification',
+    'mmdet': 'Object Detection',
+    'mmseg': 'Semantic Segmentation',
+}
+# Dataset class -> (metafile name, where this package's configs keep it).
+DATASETS = {
+    'ImageNet': ('ImageNet-1k', 'data/imagenet'),
+    'CIFAR100': ('CIFAR-100', 'data/cifar100'),
+    'CocoDataset': ('COCO', 'data/coco'),
+    'ADE20KDataset': ('ADE20K', 'data/ade'),
+}
+COLLECTIONS = {'HATNet': 'HAT-Net', 'ViL': 'ViL', 'HVT': 'HVT', 'DHVT': 'DHVT'}
+
+
+def describe_run(meta: dict, root: Optional[str] = None) -> dict:
+    """Task, dataset, collection and config path of the run that wrote a
+    checkpoint, read from the config text mmengine stores in ``meta``.
+    Unknown facts are left out."""
+    facts = {}
+    text = meta.get('cfg')
+    if text:
+        try:
+            from mmengine.config import Config
+            cfg = Config.fromstring(text, file_format='.py')
+        except Exception:  # a config that does not parse alone
+            cfg = None
+        if cfg is not None:
+            scope = cfg.get('default_scope', 'mmpretrain')
+            facts['task'] = TASKS.get(scope, scope)
+            if scope == 'mmdet' and 'mask_head' in str(
+                    cfg.model.get('roi_head', '')):
+                facts['task'] = 'Instance Segmentation'
+            dataset = cfg.get('train_dataloader', {}).get('dataset', {})
+            while dataset.get('dataset') is not None:  # wrappers
+                dataset = dataset['dataset']
+            kind = dataset.get('type', '')
+            root_dir = str(dataset.get('data_root', '')).rstrip('/')
+            known = DATASETS.get(kind)
+            if known and root_dir.startswith(known[1]):
+                facts['dataset'] = known[0]
+            elif root_dir:  # other data in a known format: name the folder
+                facts['dataset'] = root_dir
+            backbone = cfg.model.get('backbone', {}).get('type', '')
+            backbone = backbone.split('.')[-1]
+            if backbone in COLLECTIONS:
+                facts['collection'] = COLLECTIONS[backbone]
+    name = meta.get('experiment_name', '')
+    if root and name:
+        import glob
+        config_name = name.rsplit('_', 2)[0]  # drop _<date>_<time>
+        found = sorted(
+            glob.glob(osp.join(root, 'configs', '**', config_name + '.py'),
+                      recursive=True))
+        if found:
+            facts['config'] = osp.relpath(found[0], root)
+    return facts
+
+
+def metafile_entry(result: dict,
+                   name: str,
+                   config: Optional[str],
+                   weights_url: str,
+                   flops: Optional[int] = None) -> str:
+    """A ``Models:`` entry of a metafile.yml for the published file.
+
+    What the checkpoint tells (``result['run']``: task, dataset, collection,
+    config) is filled in; what it cannot tell is left as ``<...>`` to edit.
+    The metrics are not taken from the checkpoint's message hub: a
+    checkpoint written at the end of a training epoch holds the metrics of
+    an earlier validation, not of its own weights; evaluate the published
+    file with ``tools/test.py`` instead."""
+    run = result.get('run', {})
+    config = config or run.get('config') or f'configs/<net>/{name}.py'
+    metrics = result.get('metrics') or {'<metric>': '<tools/test.py>'}
     lines = [
         f'  - Name: {name}',
         '    Metadata:',
         f'      FLOPs: {flops if flops is not None else "<get_flops.py>"}',
         f'      Parameters: {result["num_params"]}',
+        f'      Training Data: {run.get("dataset", "<dataset>")}',
         '      Results Source: this package',
-        '    In Collection: <collection>',
+        f'    In Collection: {run.get("collection", "<collection>")}',
         '    Results:',
-        '      - Task: <task>',
-        '        Dataset: <dataset>',
-        '        Metrics: {}',
+        f'      - Task: {run.get("task", "<task>")}',
+        f'        Dataset: {run.get("dataset", "<dataset>")}',
+    ]
+    lines.append('        Metrics:')
+    lines += [f'          {key}: {value}' for key, value in metrics.items()]
+    lines += [
         f'    Weights: {weights_url.rstrip("/")}/'
         f'{osp.basename(result["path"])}',
         f'    Config: {config}',

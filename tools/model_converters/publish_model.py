@@ -6,7 +6,9 @@
 Strips the optimizer, schedulers and message hub, keeps the EMA weights (or
 the raw ones with --no-ema) and plain metadata, writes
 ``hat-net-tiny_8xb128_in1k_<YYYYMMDD>-<sha256[:8]>.pth`` (loadable with
-``torch.load(weights_only=True)``) and prints the metafile entry to paste.
+``torch.load(weights_only=True)``) and prints the metafile entry to paste,
+with the task, dataset, collection and config read from the checkpoint (the
+metrics come from running tools/test.py on the published file).
 """
 import argparse
 import os.path as osp
@@ -38,9 +40,9 @@ def main(argv=None):
     print(f'Published {result["path"]} (sha256 {result["sha256"]}, '
           f'{result["num_params"]:,} parameters)')
     name = osp.basename(result['path']).rsplit('_', 1)[0]
-    config = args.config or f'configs/<net>/{name}.py'
-    print('Metafile entry:')
-    print(metafile_entry(result, name, config, args.weights_url))
+    print('Metafile entry (then fill FLOPs with '
+          'tools/misc/refresh_metafile.py):')
+    print(metafile_entry(result, name, args.config, args.weights_url))
 
 
 if __name__ == '__main__':
