@@ -46,6 +46,8 @@ def test_package_scoped_bases_load(tmp_path, base):
 
 def test_demo_cls_config_loads():
     cfg = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs/demo/_base_/demo_cls.py'))
+        osp.join(REPO_ROOT, 'configs/demo/hat-net-tiny_1xb32_shapes.py'))
     assert cfg.default_scope == 'mmpretrain'
-    assert cfg.num_classes == 4
+    assert cfg.model.head.num_classes == 4
+    assert cfg.train_dataloader.dataset.type == 'CustomDataset'
+    assert '_delete_' not in str(cfg.train_dataloader)
