@@ -37,7 +37,8 @@ CASES = {
 }
 
 
-def _training_checkpoint(cls_cfg, path, experiment_name='run_20261121_0000'):
+def _training_checkpoint(cls_cfg, path, experiment_name='run_20261121_0000',
+                         classes=('a', 'b')):
     """What mmengine's CheckpointHook writes for an EMA run."""
     model = build_model_from_config(cls_cfg)
     state = model.state_dict()
@@ -50,7 +51,7 @@ def _training_checkpoint(cls_cfg, path, experiment_name='run_20261121_0000'):
         dict(
             meta=dict(epoch=300, seed=0, cfg=cls_cfg.pretty_text,
                       experiment_name=experiment_name,
-                      dataset_meta=dict(classes=('a', 'b'))),
+                      dataset_meta=dict(classes=classes)),
             state_dict=state,
             ema_state_dict=dict(steps=torch.tensor(10), **raw),
             optimizer=dict(state={}, param_groups=[]),
@@ -123,3 +124,29 @@ def test_publish_model_cli_raw_weights(tmp_path):
     key = next(k for k, v in state.items() if v.is_floating_point())
     assert torch.equal(published['state_dict'][key], state[key] + 1)
     assert published['meta']['ema'] is False
+
+
+def test_published_classifier_through_mmpretrain_api(tmp_path, monkeypatch):
+    """``get_model(<our name>, pretrained=<published file>)`` loads the
+    weights and ``inference_model`` classifies an image with them, with
+    torch's default ``weights_only=True`` loading (as in a user's script,
+    where the tools' workaround is not set)."""
+    import numpy as np
+    from mmpretrain import get_model, inference_model
+    import vit_backbones  # noqa: F401  (registers our model index)
+
+    cls_cfg = load_config(CASES['hat_net'][0])
+    classes = tuple(f'class{i}' for i in range(1000))
+    src = str(tmp_path / 'epoch_300.pth')
+    state = _training_checkpoint(cls_cfg, src, classes=classes)
+    result = publish_checkpoint(src, str(tmp_path / 'hat-net-tiny_in1k.pth'))
+
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
+    model = get_model('hat-net-tiny_8xb128_in1k', pretrained=result['path'])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    image = np.random.RandomState(0).randint(0, 256, (224, 224, 3),
+                                             dtype=np.uint8)
+    out = inference_model(model, image)
+    assert out['pred_class'] in classes
+    assert 0 <= out['pred_score'] <= 1
