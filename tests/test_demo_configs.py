@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
 
 from helpers import REPO_ROOT, load_config, run_loss_and_predict
 from vit_backbones.demo_data import make_demo_data
@@ -42,7 +44,15 @@ def test_demo_config_steps(path):
     cfg = load_config(path)
     assert cfg.custom_imports.imports == ['vit_backbones']
     size = (64, 64) if _task(path) == 'cls' else (128, 128)
-    run_loss_and_predict(cfg, size)
+    model, _, _ = run_loss_and_predict(cfg, size)
+    # The optimizer step too: the demo runs on CPU, so the config's
+    # optim wrapper must be one that works there (not AmpOptimWrapper).
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert type(optim_wrapper).__name__ == 'OptimWrapper'
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optim_wrapper.step()
+    assert any(not torch.equal(p, before[n])
+               for n, p in model.named_parameters())
 
 
 @pytest.fixture(scope='module')

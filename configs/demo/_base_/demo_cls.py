@@ -46,7 +46,10 @@ demo_val_dataloader = dict(
         pipeline=demo_test_pipeline))
 demo_val_evaluator = dict(_delete_=True, type='Accuracy', topk=(1, ))
 
+# Plain fp32 steps: the demo runs on CPU, where mmengine refuses the
+# AmpOptimWrapper of the real configs that train with AMP (ViL's).
 demo_optim_wrapper = dict(
+    type='OptimWrapper',
     optimizer=dict(lr=1e-3, weight_decay=0.05))
 demo_max_epochs = 8
 demo_param_scheduler = [

@@ -75,7 +75,10 @@ demo_mask_rcnn_model = dict(
         rcnn=dict(max_per_img=20)))
 
 # Schedule: from scratch, short, on CPU.
+# Plain fp32 steps: the demo runs on CPU, where mmengine refuses the
+# AmpOptimWrapper of the real configs that train with AMP (ViL's).
 demo_optim_wrapper = dict(
+    type='OptimWrapper',
     optimizer=dict(lr=2e-4, weight_decay=0.05))
 demo_max_epochs = 8
 demo_param_scheduler = [

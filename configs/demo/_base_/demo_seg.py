@@ -53,7 +53,10 @@ demo_model = dict(
     backbone=dict(init_cfg=None),
     decode_head=dict(num_classes=len(demo_metainfo['classes'])))
 
+# Plain fp32 steps: the demo runs on CPU, where mmengine refuses the
+# AmpOptimWrapper of the real configs that train with AMP (ViL's).
 demo_optim_wrapper = dict(
+    type='OptimWrapper',
     optimizer=dict(lr=1e-3, weight_decay=0.05))
 demo_max_iters = 1500
 demo_param_scheduler = [
