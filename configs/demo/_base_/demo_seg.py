@@ -58,7 +58,7 @@ demo_model = dict(
 demo_optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(lr=1e-3, weight_decay=0.05))
-demo_max_iters = 1500
+demo_max_iters = 500
 demo_param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=100),
@@ -66,7 +66,7 @@ demo_param_scheduler = [
          end=demo_max_iters),
 ]
 demo_train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=demo_max_iters, val_interval=500)
+    type='IterBasedTrainLoop', max_iters=demo_max_iters, val_interval=250)
 demo_default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=1))
+    checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=1))
