@@ -9,7 +9,12 @@ val_dataloader = _base_.demo_val_dataloader
 test_dataloader = _base_.demo_val_dataloader
 val_evaluator = _base_.demo_val_evaluator
 test_evaluator = _base_.demo_val_evaluator
-optim_wrapper = _base_.demo_optim_wrapper
+# Gradient clipping: without it this demo diverged after epoch 4 (loss_cls
+# 1.0 -> 6.1, box mAP 0), while RetinaNet with the same backbone trained.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(lr=2e-4, weight_decay=0.05),
+    clip_grad=dict(max_norm=1.0, norm_type=2))
 param_scheduler = _base_.demo_param_scheduler
 train_cfg = _base_.demo_train_cfg
 default_hooks = _base_.demo_default_hooks
