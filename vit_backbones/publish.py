@@ -206,7 +206,6 @@ def metafile_entry(result: dict,
     file with ``tools/test.py`` instead."""
     run = result.get('run', {})
     config = config or run.get('config') or f'configs/<net>/{name}.py'
-    metrics = result.get('metrics') or {'<metric>': '<tools/test.py>'}
     lines = [
         f'  - Name: {name}',
         '    Metadata:',
@@ -218,10 +217,8 @@ def metafile_entry(result: dict,
         '    Results:',
         f'      - Task: {run.get("task", "<task>")}',
         f'        Dataset: {run.get("dataset", "<dataset>")}',
-    ]
-    lines.append('        Metrics:')
-    lines += [f'          {key}: {value}' for key, value in metrics.items()]
-    lines += [
+        '        Metrics:',
+        '          <metric>: <tools/test.py>',
         f'    Weights: {weights_url.rstrip("/")}/'
         f'{osp.basename(result["path"])}',
         f'    Config: {config}',
