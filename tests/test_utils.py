@@ -123,3 +123,37 @@ def test_count_flops_without_norms():
     x = torch.randn(2, 4, 8)
     assert count_flops(net, x, norms=False) == 2 * 4 * 8 * 8
     assert count_flops(net, x) > 2 * 4 * 8 * 8
+
+
+def test_time_modules_times_each_module_in_both_modes(capsys):
+    from vit_backbones.benchmark import time_modules
+
+    class Recorder(torch.nn.Module):
+        """A linear layer that records the mode and grad state of calls."""
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 3)
+            self.calls = []
+
+        def forward(self, x):
+            self.calls.append((self.training, torch.is_grad_enabled()))
+            return self.linear(x)
+
+    a, b = Recorder(), Recorder()
+    results = time_modules([('a', a), ('b', b)], torch.randn(2, 4),
+                           warmup=1, iters=2, prefix='  ')
+    assert list(results) == ['a', 'b']
+    for fwd, fwd_bwd in results.values():
+        for r in (fwd, fwd_bwd):
+            assert 0 < r['min_s'] <= r['median_s']
+    for m in (a, b):
+        # warm-up + timed + memory call: 4 no-grad eval calls, then 4
+        # training calls with grad (and the grads are cleared after each)
+        assert m.calls == [(False, False)] * 4 + [(True, True)] * 4
+        assert m.linear.weight.grad is None
+    rows = capsys.readouterr().out.splitlines()
+    assert [r.split('  ')[1].strip() for r in rows] == [
+        'a forward', 'a forward+backward', 'b forward', 'b forward+backward'
+    ]
+    assert all(r.startswith('  ') and 'img/s' in r for r in rows)

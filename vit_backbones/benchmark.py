@@ -14,7 +14,7 @@ import gc
 import statistics
 import threading
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Iterable, Tuple
 
 import torch
 
@@ -115,3 +115,34 @@ def format_row(name: str, batch: int, result: Dict[str, float]) -> str:
     per_s = batch / result['median_s']
     return (f'{name:<38} {result["median_s"] * 1e3:9.1f} ms '
             f'{per_s:9.2f} img/s {result["peak_mib"]:9.1f} MiB')
+
+
+def time_modules(named_modules: Iterable[Tuple[str, torch.nn.Module]],
+                 inputs: torch.Tensor,
+                 device: torch.device = torch.device('cpu'),
+                 warmup: int = 2,
+                 iters: int = 5,
+                 prefix: str = '') -> Dict[str, Tuple[dict, dict]]:
+    """Time each module on the same input, one after the other.
+
+    Each module is timed in eval mode with :func:`forward_step`, then in
+    train mode with :func:`forward_backward_step`. A :func:`format_row` line
+    is printed for each measurement, named ``f'{prefix}{name} forward'`` and
+    ``f'{prefix}{name} forward+backward'``.
+
+    Returns:
+        dict: ``{name: (forward result, forward+backward result)}``, each
+        a :func:`measure` dict, for ratios between the modules.
+    """
+    results = {}
+    batch = inputs.shape[0]
+    for name, module in named_modules:
+        module.eval()
+        fwd = measure(forward_step(module, inputs), device, warmup, iters)
+        module.train()
+        fwd_bwd = measure(
+            forward_backward_step(module, inputs), device, warmup, iters)
+        results[name] = (fwd, fwd_bwd)
+        print(format_row(f'{prefix}{name} forward', batch, fwd))
+        print(format_row(f'{prefix}{name} forward+backward', batch, fwd_bwd))
+    return results

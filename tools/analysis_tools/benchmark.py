@@ -19,9 +19,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.model import revert_sync_batchnorm  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
-from vit_backbones.benchmark import (format_row,  # noqa: E402
-                                     forward_backward_step, forward_step,
-                                     measure)
+from vit_backbones.benchmark import time_modules  # noqa: E402
 
 
 def parse_size(text):
@@ -62,15 +60,8 @@ def main(argv=None):
     for text in args.sizes:
         h, w = parse_size(text)
         x = torch.randn(args.batch, 3, h, w, device=device)
-        backbone.eval()
-        fwd = measure(forward_step(backbone, x), device, args.warmup,
-                      args.iters)
-        backbone.train()
-        fwd_bwd = measure(
-            forward_backward_step(backbone, x), device, args.warmup,
-            args.iters)
-        print(format_row(f'{h}x{w} forward', args.batch, fwd))
-        print(format_row(f'{h}x{w} forward+backward', args.batch, fwd_bwd))
+        time_modules([(f'{h}x{w}', backbone)], x, device, args.warmup,
+                     args.iters)
 
 
 if __name__ == '__main__':

@@ -34,9 +34,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from vit_backbones.benchmark import (format_row,  # noqa: E402
-                                     forward_backward_step, forward_step,
-                                     measure)
+from vit_backbones.benchmark import time_modules  # noqa: E402
 from vit_backbones.converters.dhvt import convert_checkpoint  # noqa: E402
 from vit_backbones.models.backbones.dhvt import DHVT  # noqa: E402
 
@@ -135,19 +133,9 @@ def main(argv=None):
             with torch.no_grad():
                 diff = (official(x) - ours(x)).abs().max().item()
             print(f'{arch} @ {size}x{size}: max |logit diff| {diff:.2e}')
-            results = {}
-            for name, model in (('official', official), ('ours', ours)):
-                model.eval()
-                fwd = measure(forward_step(model, x), device, args.warmup,
-                              args.iters)
-                model.train()
-                fwd_bwd = measure(
-                    forward_backward_step(model, x), device, args.warmup,
-                    args.iters)
-                results[name] = (fwd, fwd_bwd)
-                print(format_row(f'  {name} forward', args.batch, fwd))
-                print(format_row(f'  {name} forward+backward', args.batch,
-                                 fwd_bwd))
+            results = time_modules((('official', official), ('ours', ours)),
+                                   x, device, args.warmup, args.iters,
+                                   prefix='  ')
             for i, what in enumerate(('forward', 'forward+backward')):
                 off, our = results['official'][i], results['ours'][i]
                 speed = off['median_s'] / our['median_s']

@@ -34,9 +34,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from vit_backbones.benchmark import format_row  # noqa: E402
-from vit_backbones.benchmark import forward_backward_step  # noqa: E402
-from vit_backbones.benchmark import forward_step, measure  # noqa: E402
+from vit_backbones.benchmark import time_modules  # noqa: E402
 from vit_backbones.converters.hat_net import backbone_state_dict  # noqa
 from vit_backbones.models.backbones.hat_net import HATNet  # noqa: E402
 
@@ -191,23 +189,11 @@ def main(argv=None):
             x = torch.randn(args.batch, 3, h, w, device=device)
             tag = f'{arch} {h}x{w} ({setting} G1/G2)'
             print(tag)
-            results = {}
             models = [('ours', ours)]
             if official_runs:
                 models.append(('official', official))
-            for name, model in models:
-                model.eval()
-                fwd = measure(
-                    forward_step(model, x), device, args.warmup, args.iters)
-                model.train()
-                fwd_bwd = measure(
-                    forward_backward_step(model, x), device, args.warmup,
-                    args.iters)
-                results[name] = (fwd, fwd_bwd)
-                print(format_row(f'  {name} forward', args.batch, fwd))
-                print(
-                    format_row(f'  {name} forward+backward', args.batch,
-                               fwd_bwd))
+            results = time_modules(models, x, device, args.warmup,
+                                   args.iters, prefix='  ')
             if not official_runs:
                 print('  official: cannot run at this size (stage maps not '
                       'divisible by G1/G2)')

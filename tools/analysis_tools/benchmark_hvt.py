@@ -32,9 +32,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from vit_backbones.benchmark import (format_row,  # noqa: E402
-                                     forward_backward_step, forward_step,
-                                     measure)
+from vit_backbones.benchmark import time_modules  # noqa: E402
 from vit_backbones.converters.hvt import convert  # noqa: E402
 from vit_backbones.models.backbones import HVT  # noqa: E402
 
@@ -147,19 +145,9 @@ def main(argv=None):
         with torch.no_grad():
             diff = (theirs(x)[0] - ours(x)[0]).abs().max().item()
         print(f'{size}x{size}: max abs diff of the outputs {diff:.2e}')
-        results = {}
-        for name, model in (('official', theirs), ('ours', ours)):
-            model.eval()
-            fwd = measure(forward_step(model, x), device, args.warmup,
-                          args.iters)
-            model.train()
-            fwd_bwd = measure(
-                forward_backward_step(model, x), device, args.warmup,
-                args.iters)
-            results[name] = (fwd, fwd_bwd)
-            print(format_row(f'{name} {size} forward', args.batch, fwd))
-            print(format_row(f'{name} {size} forward+backward', args.batch,
-                             fwd_bwd))
+        results = time_modules((('official', theirs), ('ours', ours)), x,
+                               device, args.warmup, args.iters,
+                               prefix=f'{size} ')
         for i, what in enumerate(('forward', 'forward+backward')):
             o, t = results['ours'][i], results['official'][i]
             time_ratio = o['median_s'] / t['median_s']
