@@ -89,7 +89,8 @@ def test_segmentation_pairs_load(root):
             metainfo=dict(classes=SEG_CLASSES),
             pipeline=[])
         assert len(dataset) == summary['seg'][split] == SIZES['seg'][split]
-        label = np.asarray(Image.open(dataset.get_data_info(0)['seg_map_path']))
+        seg_map = dataset.get_data_info(0)['seg_map_path']
+        label = np.asarray(Image.open(seg_map))
         assert label.max() < len(SEG_CLASSES) and label.max() > 0
         assert (label == 0).any()
 

@@ -4,7 +4,6 @@ import glob
 import os.path as osp
 
 import pytest
-import torch
 import yaml
 from helpers import (CONFIG_ROOT, REPO_ROOT, build_model_from_config,
                      config_task, count_params, load_config,

@@ -52,8 +52,8 @@ def parse_args(argv=None):
     parser.add_argument('--arch', default='tiny', help='ViL arch name')
     parser.add_argument('--attn-maps', nargs='+',
                         default=['56x56', '200x304'])
-    parser.add_argument('--images', nargs='+', default=['224x224',
-                                                         '800x1216'])
+    parser.add_argument(
+        '--images', nargs='+', default=['224x224', '800x1216'])
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--iters', type=int, default=3)

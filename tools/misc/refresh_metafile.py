@@ -25,6 +25,7 @@ from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 from vit_backbones.complexity import (count_params,  # noqa: E402
                                       default_input_shape, model_complexity)
 
+
 def complexity(config_path, flops=True):
     cfg = Config.fromfile(osp.join(ROOT, config_path))
     backbone = cfg.model.get('backbone')

@@ -183,9 +183,8 @@ def test_1d_featmap_shapes(size):
         out_indices=(0, 1, 2, 3),
         out_scales=(4, 2, 1, 0.5))
     outs = pyramid(torch.rand(2, 3, *size))
-    assert [o.shape[-2:] for o in outs] == [(hp * 4, wp * 4),
-                                           (hp * 2, wp * 2), (hp, wp),
-                                           (hp // 2, wp // 2)]
+    assert [o.shape[-2:] for o in outs] == [
+        (hp * 4, wp * 4), (hp * 2, wp * 2), (hp, wp), (hp // 2, wp // 2)]
     assert pyramid.out_channels == [32] * 4 and pyramid.num_features == 32
 
 

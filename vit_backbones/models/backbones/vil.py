@@ -81,8 +81,8 @@ def _local_rpb_index(window: int,
 def _full_rpb_index(rows: int, cols: int) -> torch.Tensor:
     """``(HW, HW)`` indices into a ``(2H - 1) x (2W - 1)`` table."""
     coords = _grid(rows, cols)
-    rel = coords[:, None] - coords[None] + torch.tensor([rows - 1, cols - 1],
-                                                     device='cpu')
+    offset = torch.tensor([rows - 1, cols - 1], device='cpu')
+    rel = coords[:, None] - coords[None] + offset
     return rel[..., 0] * (2 * cols - 1) + rel[..., 1]
 
 
