@@ -3,11 +3,13 @@ import torch
 
 from vit_backbones.models.backbones.base import (normalize_indices,
                                                  resolve_arch)
-from vit_backbones.models.utils import (SimpleFeaturePyramid,
+from vit_backbones.models.utils import (MultiheadSelfAttention,
+                                        SimpleFeaturePyramid,
                                         attention_as_matmul, bool_mask_to_bias,
-                                        check_input, pad_to_multiple,
+                                        check_input, resize_pos_embed_1d,
+                                        resize_rel_pos_table,
                                         scaled_dot_product_attention,
-                                        use_matmul_path)
+                                        square_grid_side, use_matmul_path)
 
 
 def _qkv(dtype=torch.float32):
@@ -84,10 +86,47 @@ def test_check_input():
         check_input(torch.zeros(1, 3, 8, 20), 3, (16, 16))
 
 
-def test_pad_to_multiple():
-    x, pad = pad_to_multiple(torch.ones(1, 1, 5, 8), (4, 4))
-    assert x.shape == (1, 1, 8, 8) and pad == (3, 0)
-    assert x[..., 5:, :].abs().sum() == 0
+def test_pyramid_output_size_rule():
+    """Odd grids: ceil-mode pools keep the border, up-sampled levels are
+    cropped to ceil(H / stride) of the image."""
+    pyramid = SimpleFeaturePyramid(8, scales=(4, 2, 1, 0.5, 0.25))
+    maps = [torch.randn(1, 8, 7, 9) for _ in range(5)]  # a 97x131 image
+    outs = pyramid(maps, image_size=(97, 131), in_strides=[16] * 5)
+    assert [tuple(o.shape[-2:]) for o in outs] == [
+        (25, 33), (13, 17), (7, 9), (4, 5), (2, 3)]
+    full = pyramid(maps)
+    torch.testing.assert_close(outs[0], full[0][..., :25, :33])
+    torch.testing.assert_close(
+        outs[3], torch.nn.functional.max_pool2d(
+            torch.nn.functional.pad(maps[3], (0, 1, 0, 1), 'replicate'), 2))
+    with pytest.raises(ValueError, match='one input stride per map'):
+        pyramid(maps, image_size=(97, 131))
+
+
+def test_multihead_self_attention():
+    torch.manual_seed(0)
+    attn = MultiheadSelfAttention(16, 2).eval()
+    x = torch.randn(2, 5, 16)
+    q, k, v = attn.qkv(x).reshape(2, 5, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    ref = ((q @ k.transpose(-2, -1)) * 8**-0.5).softmax(-1) @ v
+    ref = attn.proj(ref.transpose(1, 2).reshape(2, 5, 16))
+    torch.testing.assert_close(attn(x), ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match='divisible by num_heads'):
+        MultiheadSelfAttention(16, 3)
+
+
+def test_position_helpers():
+    assert square_grid_side(196) == 14
+    with pytest.raises(ValueError, match='not a square grid'):
+        square_grid_side(97, 'pools.0.pos_embed')
+    table = torch.arange(6.).reshape(1, 3, 2)
+    assert resize_pos_embed_1d(table, 3) is table
+    resized = resize_pos_embed_1d(table, 5)
+    assert resized.shape == (1, 5, 2)
+    torch.testing.assert_close(resized[0, [0, -1]], table[0, [0, -1]])
+    rel = torch.randn(9, 2)
+    assert torch.equal(resize_rel_pos_table(rel, (3, 3), (3, 3)), rel)
+    assert resize_rel_pos_table(rel, (3, 3), (5, 7)).shape == (35, 2)
 
 
 def test_resolve_arch_and_indices():

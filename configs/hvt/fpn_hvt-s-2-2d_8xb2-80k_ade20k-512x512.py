@@ -9,5 +9,5 @@ model = dict(
     backbone=dict(
         arch='s-2-2d',
         out_indices=(0, 0, 6, 11),
-        out_scales=(2, 1, 1, 1),
+        pyramid_scales=(2, 1, 1, 1),
         init_cfg=dict(checkpoint=checkpoint_file)))

@@ -24,8 +24,8 @@ model = dict(
         drop_path_rate=0.1,
         out_type='featmap',
         out_indices=(3, 5, 7, 11),
-        out_scales=(4, 2, 1, 0.5),
-        out_norms=True,
+        pyramid_scales=(4, 2, 1, 0.5),
+        out_norm_cfg=dict(type='LN', eps=1e-6),
         pyramid_norm_cfg=dict(type='SyncBN', requires_grad=True),
         init_cfg=dict(
             type='Pretrained', checkpoint=checkpoint_file,

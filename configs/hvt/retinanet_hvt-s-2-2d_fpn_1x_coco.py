@@ -10,5 +10,5 @@ model = dict(
     backbone=dict(
         arch='s-2-2d',
         out_indices=(0, 6, 11),
-        out_scales=None,
+        pyramid_scales=None,
         init_cfg=dict(checkpoint=checkpoint_file)))

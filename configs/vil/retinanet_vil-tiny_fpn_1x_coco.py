@@ -28,7 +28,7 @@ model = dict(
         num_global_tokens=(1, 1, 1, 0),
         pos_embed='rpb',
         out_indices=(1, 2, 3),
-        out_norms=False,
+        out_norm_cfg=None,
         drop_path_rate=0.05,
         init_cfg=dict(
             type='Pretrained', checkpoint=checkpoint_file,

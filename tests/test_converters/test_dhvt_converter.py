@@ -14,8 +14,7 @@ from helpers import DATA_ROOT
 from mmengine.registry import init_default_scope
 
 from vit_backbones.converters.common import CheckpointMismatchError
-from vit_backbones.converters.dhvt import (arch_name, convert,
-                                           convert_checkpoint, convert_key,
+from vit_backbones.converters.dhvt import (arch_name, convert, convert_key,
                                            infer_arch, official_model_name)
 
 FIXTURES = osp.join(DATA_ROOT, 'dhvt')
@@ -56,7 +55,7 @@ def _classifier(arch, num_classes):
 def test_fixture_parity(name, use_ema):
     arch, sizes = CASES[name]
     ckpt, io = _load(name)
-    state_dict = convert_checkpoint(ckpt, use_ema=use_ema)
+    state_dict = convert(ckpt, use_ema=use_ema)
     assert infer_arch(state_dict) == arch
     model = _classifier(arch, state_dict['head.fc.weight'].shape[0])
     model.load_state_dict(state_dict, strict=True)
@@ -74,11 +73,11 @@ def test_fixture_parity(name, use_ema):
 
 def test_ema_and_model_differ():
     ckpt, _ = _load('tiny_cifar_p4')
-    a = convert_checkpoint(ckpt)
-    b = convert_checkpoint(ckpt, use_ema=True)
+    a = convert(ckpt)
+    b = convert(ckpt, use_ema=True)
     assert not torch.equal(a['backbone.cls_token'], b['backbone.cls_token'])
     with pytest.raises(CheckpointMismatchError, match='model_ema'):
-        convert_checkpoint({'model': ckpt['model']}, use_ema=True)
+        convert({'model': ckpt['model']}, use_ema=True)
 
 
 @pytest.mark.parametrize('wrap', ['raw', 'model', 'state_dict', 'module'])
@@ -91,20 +90,20 @@ def test_wrappers(wrap):
         src = {'model': {'module.' + k: v for k, v in sd.items()}}
     else:
         src = {wrap: sd, 'epoch': 3}
-    out = convert_checkpoint(src)
-    assert set(out) == set(convert_checkpoint(ckpt))
+    out = convert(src)
+    assert set(out) == set(convert(ckpt))
     assert all(k.startswith(('backbone.', 'head.fc.')) for k in out)
 
 
 def test_key_rules():
-    assert convert_key('blocks.3.attn.pos_embed') == (
-        'backbone', 'layers.3.attn.head_embed')
-    assert convert_key('patch_embed.proj.4.1.running_var') == (
-        'backbone', 'patch_embed.convs.2.norm.running_var')
-    assert convert_key('blocks.0.mlp.conv2.weight') == (
-        'backbone', 'layers.0.ffn.dw_conv.weight')
-    assert convert_key('norm.weight') == ('backbone', 'ln1.weight')
-    assert convert_key('head.bias') == ('head', 'fc.bias')
+    assert convert_key('blocks.3.attn.pos_embed') == \
+        'backbone.layers.3.attn.head_embed'
+    assert convert_key('patch_embed.proj.4.1.running_var') == \
+        'backbone.patch_embed.convs.2.norm.running_var'
+    assert convert_key('blocks.0.mlp.conv2.weight') == \
+        'backbone.layers.0.ffn.dw_conv.weight'
+    assert convert_key('norm.weight') == 'backbone.ln1.weight'
+    assert convert_key('head.bias') == 'head.fc.bias'
     for bad in ('pos_embed', 'patch_embed.proj.1.0.weight',
                 'patch_embed.proj.weight', 'blocks.0.mlp.fc1.weight',
                 'blocks.0.attn.ht_proj.scale', 'dist_token'):
@@ -116,17 +115,17 @@ def test_rejects_unknown_missing_and_foreign():
     ckpt, _ = _load('tiny_cifar_p4')
     sd = dict(ckpt['model'])
     with pytest.raises(CheckpointMismatchError, match='unexpected_thing'):
-        convert_checkpoint({**sd, 'unexpected_thing': torch.zeros(1)})
+        convert({**sd, 'unexpected_thing': torch.zeros(1)})
     missing = {k: v for k, v in sd.items() if 'mlp.bn2' not in k}
     with pytest.raises(CheckpointMismatchError, match='missing keys'):
-        convert_checkpoint(missing)
+        convert(missing)
     no_head = {k: v for k, v in sd.items() if not k.startswith('head.')}
     with pytest.raises(CheckpointMismatchError, match='head'):
-        convert_checkpoint(no_head)
+        convert(no_head)
     wrong = dict(sd)
     wrong['blocks.1.attn.ht_norm.weight'] = torch.ones(3)
     with pytest.raises(CheckpointMismatchError, match='shape'):
-        convert_checkpoint(wrong)
+        convert(wrong)
     # a DeiT/vanilla-ViT checkpoint (timm names, absolute position embedding)
     deit = {
         'cls_token': torch.zeros(1, 1, 8),
@@ -138,10 +137,11 @@ def test_rejects_unknown_missing_and_foreign():
         'head.bias': torch.zeros(10),
     }
     with pytest.raises(CheckpointMismatchError, match='not part of'):
-        convert_checkpoint({'model': deit})
+        convert({'model': deit})
     # ... and an mmpretrain checkpoint that is already converted
-    with pytest.raises(CheckpointMismatchError):
-        convert_checkpoint({'state_dict': convert_checkpoint(ckpt)})
+    with pytest.raises(CheckpointMismatchError, match='already in the '
+                       'mmpretrain layout'):
+        convert({'state_dict': convert(ckpt)})
 
 
 def test_infer_arch_and_names():
@@ -155,9 +155,13 @@ def test_infer_arch_and_names():
     assert arch_name(small, 345) == 'small-domainnet-p16'
     assert arch_name(small, 1000) == 'small-in1k-p16'
     assert arch_name(CASES['tiny_cifar_p4'][0]) is None
-    backbone, head = convert(_load('tiny_in1k_p16')[0]['model'])
-    assert set(head) == {'fc.weight', 'fc.bias'}
-    assert infer_arch(backbone)['patch_size'] == 16
+    converted = convert(_load('tiny_in1k_p16')[0]['model'])
+    assert {k for k in converted if k.startswith('head.')} == {
+        'head.fc.weight', 'head.fc.bias'}
+    assert infer_arch(converted)['patch_size'] == 16
+    # An explicit arch is validated, not trusted.
+    with pytest.raises(CheckpointMismatchError, match='shape mismatches'):
+        convert(_load('tiny_in1k_p16')[0], arch='small-in1k-p16')
     with pytest.raises(CheckpointMismatchError, match='head-token'):
         infer_arch({'cls_token': torch.zeros(1, 1, 8),
                     'blocks.0.norm1.weight': torch.zeros(8)})
@@ -186,7 +190,7 @@ def test_cli(tmp_path):
     dst = tmp_path / 'out' / 'dhvt.pth'
     cli.main([str(src), str(dst), '--ema'])
     out = torch.load(dst, weights_only=True)
-    expected = convert_checkpoint(ckpt, use_ema=True)
+    expected = convert(ckpt, use_ema=True)
     assert set(out['state_dict']) == set(expected)
     for k, v in expected.items():
         assert torch.equal(out['state_dict'][k], v), k

@@ -14,8 +14,8 @@ import torch
 from helpers import DATA_ROOT, REPO_ROOT, build_model_from_config, load_config
 
 from vit_backbones.converters.common import CheckpointMismatchError
-from vit_backbones.converters.hat_net import (backbone_state_dict, convert,
-                                              convert_key, infer_arch)
+from vit_backbones.converters.common import backbone_state_dict
+from vit_backbones.converters.hat_net import convert, convert_key, infer_arch
 from vit_backbones.models.backbones.hat_net import HATNet
 
 FIXTURES = osp.join(DATA_ROOT, 'hat_net')
@@ -63,7 +63,8 @@ def test_fixture_dense_stages(official_state):
         grid_sizes=(8, 8, 8, 1),
         ds_ratios=(16, 8, 4, 1),
         out_indices=(0, 1, 2, 3)).eval()
-    model.load_state_dict(backbone_state_dict(official_state, FIXTURE_ARCH))
+    model.load_state_dict(
+        backbone_state_dict(convert(official_state, arch=FIXTURE_ARCH)))
     with torch.no_grad():
         outs = model(fixture['input'].float())
     for ours, official in zip(outs, fixture['stages']):
@@ -88,12 +89,13 @@ def test_key_layout(official_state):
                if k.startswith('head.')) == {'head.fc.weight', 'head.fc.bias'}
     assert converted['backbone.stages.1.downsample.conv.weight'] is \
         official_state['ds2.conv.weight']
-    assert convert_key('blocks.2.1.conv.conv3.1.bias') == (
-        'stages.2.blocks.1.mlp.out_norm.bias', 'backbone')
-    assert convert_key('blocks.0.0.attn.proj_norm.weight') == (
-        'stages.0.blocks.0.attn.proj_norm.weight', 'backbone')
-    assert convert_key('ds4.norm.weight') == (
-        'stages.3.downsample.norm.weight', 'backbone')
+    assert convert_key('blocks.2.1.conv.conv3.1.bias') == \
+        'backbone.stages.2.blocks.1.mlp.out_norm.bias'
+    assert convert_key('blocks.0.0.attn.proj_norm.weight') == \
+        'backbone.stages.0.blocks.0.attn.proj_norm.weight'
+    assert convert_key('ds4.norm.weight') == \
+        'backbone.stages.3.downsample.norm.weight'
+    assert convert_key('classifier.1.bias') == 'head.fc.bias'
     assert infer_arch(official_state) == {
         k: v
         for k, v in FIXTURE_ARCH.items() if k != 'head_dim'
@@ -183,7 +185,7 @@ def test_rejects_bad_checkpoints(official_state):
 
     no_head = OrderedDict(
         (k, v) for k, v in official_state.items() if 'classifier' not in k)
-    with pytest.raises(CheckpointMismatchError, match='classifier'):
+    with pytest.raises(CheckpointMismatchError, match='classifier head'):
         convert(no_head, arch=FIXTURE_ARCH)
 
     with pytest.raises(CheckpointMismatchError, match='shape'):

@@ -4,6 +4,7 @@ The parity fixture in ``tests/data/hvt`` was produced by running the official
 HVT code (MonashAI/HVT @ f32cc1c) on a tiny model; its README says how.
 """
 import argparse
+import json
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -78,8 +79,7 @@ def test_fixture_parity():
         'epoch': 299,
         'args': argparse.Namespace(model='hvt_model')
     }
-    converted, arch = convert(checkpoint, arch=TINY_ARCH, img_size=TINY_SIZE)
-    assert arch == TINY_ARCH
+    converted = convert(checkpoint, arch=TINY_ARCH, img_size=TINY_SIZE)
     assert all(k.startswith(('backbone.', 'head.fc.')) for k in converted)
     assert 'backbone.pools.1.pos_embed' in converted  # blocks.2.pos_embed
     model = _classifier(TINY_ARCH, 10, img_size=TINY_SIZE)
@@ -101,8 +101,8 @@ def test_fixture_parity():
 ])
 def test_wrappers_and_module_prefix(wrap):
     state_dict, _ = _fixture()
-    converted, _ = convert(wrap(state_dict), TINY_ARCH, TINY_SIZE)
-    reference, _ = convert(state_dict, TINY_ARCH, TINY_SIZE)
+    converted = convert(wrap(state_dict), arch=TINY_ARCH, img_size=TINY_SIZE)
+    reference = convert(state_dict, arch=TINY_ARCH, img_size=TINY_SIZE)
     assert list(converted) == list(reference)
 
 
@@ -120,8 +120,7 @@ def test_release_layouts(release, arch):
     with torch.device('meta'):
         official = _official_format(HVT(arch))
     assert infer_arch(official) == arch
-    converted, found = convert({'model': official})
-    assert found == arch
+    converted = convert({'model': official})
     n_pools = len(HVT.arch_zoo[arch]['pool_blocks'])
     assert sum('pools.' in k for k in converted) == n_pools
     assert converted['head.fc.weight'].shape == (1000, HVT.arch_zoo[arch][
@@ -144,7 +143,7 @@ def test_rejects_bad_checkpoints():
            if k != 'blocks.1.attn.qkv.weight'}, 'missing keys')
     # A pooling position embedding of a block that does not pool.
     fails(dict(state_dict, **{'blocks.1.pos_embed': torch.zeros(1, 9, 48)}),
-          'no HVT rule')
+          r"not part of an official HVT checkpoint.*'blocks.1.pos_embed'")
     # Wrong shape for the arch.
     fails(state_dict, 'shape mismatches', arch=dict(TINY_ARCH, embed_dims=64,
                                                     num_heads=2))
@@ -160,7 +159,12 @@ def test_rejects_bad_checkpoints():
         bad['blocks.0.pos_embed'] = torch.zeros(1, 10, 48)
         infer_arch(bad)
     # Non-square grid: the input size cannot be guessed.
-    fails(state_dict, 'img_size', img_size=None)
+    fails(state_dict, 'Pass img_size', img_size=None)
+    # Without validation the mapping alone runs: no head is no error.
+    headless = {k: v for k, v in state_dict.items()
+                if not k.startswith('head')}
+    assert 'head.fc.weight' not in convert(
+        headless, arch=TINY_ARCH, img_size=TINY_SIZE, validate=False)
 
 
 def test_cli_round_trip(tmp_path):
@@ -185,6 +189,12 @@ def test_cli_round_trip(tmp_path):
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     cli.main([str(src), str(dst)])
+    # The same flags as every converter: --arch, --img-size, --no-validate.
+    cli.main([str(src), str(tmp_path / 'explicit.pth'), '--arch',
+              json.dumps(arch), '--img-size', '32'])
+    with pytest.raises(CheckpointMismatchError, match='shape mismatches'):
+        cli.main([str(src), str(tmp_path / 'bad.pth'), '--img-size', '64'])
+    assert not (tmp_path / 'bad.pth').exists()
 
     converted = torch.load(dst, weights_only=True)['state_dict']
     other = _classifier(arch, 7, img_size=32).eval()

@@ -13,7 +13,7 @@ from mmengine.runner import save_checkpoint
 from mmpretrain.registry import MODELS
 
 from vit_backbones.converters import CheckpointMismatchError
-from vit_backbones.converters.vil import check_converted, convert
+from vit_backbones.converters.vil import convert, split_source
 from vit_backbones.models.backbones.vil import ViL
 
 FIXTURES = osp.join(DATA_ROOT, 'vil')
@@ -45,9 +45,8 @@ def _classifier(source):
 @pytest.mark.parametrize('name', ['rpb', 'ape'])
 def test_fixture_logits_and_features(name, outputs):
     source = _load(f'official_{name}_cls.pth')
-    state_dict, is_detection = convert(source)
-    assert not is_detection
-    check_converted(state_dict, dict(arch=source['arch'], img_size=64))
+    assert not split_source(source)[1]
+    state_dict = convert(source, arch=source['arch'], img_size=64)
     model = _classifier(source)
     model.load_state_dict(state_dict, strict=True)
     with torch.no_grad():
@@ -56,7 +55,7 @@ def test_fixture_logits_and_features(name, outputs):
                                rtol=1e-4, atol=1e-4)
     # the per-stage maps, as the official detectron2 backbone returns them
     backbone = ViL(source['arch'], img_size=64, out_indices=(0, 1, 2, 3),
-                   out_norms=False).eval()
+                   out_norm_cfg=None).eval()
     backbone.load_state_dict(
         {k[9:]: v for k, v in state_dict.items()
          if k.startswith('backbone.') and not k.startswith('backbone.norm')})
@@ -73,12 +72,12 @@ def test_detectron2_checkpoint(outputs):
     model['backbone.fpn_lateral2.weight'] = torch.zeros(256, 16, 1, 1)
     model['roi_heads.box_head.fc1.weight'] = torch.zeros(4, 4)
     model['head.cls_score.weight'] = torch.zeros(4, 4)  # RetinaNet head
-    state_dict, is_detection = convert({'model': model})
-    assert is_detection
-    assert all(k.startswith('backbone.') for k in state_dict)
+    assert split_source({'model': model})[1]
     arch = _load('official_rpb_cls.pth')['arch']
+    state_dict = convert({'model': model}, arch=arch, img_size=64)
+    assert all(k.startswith('backbone.') for k in state_dict)
     backbone = ViL(arch, img_size=64, out_indices=(0, 1, 2, 3),
-                   out_norms=False).eval()
+                   out_norm_cfg=None).eval()
     missing, unexpected = backbone.load_state_dict(
         {k[9:]: v for k, v in state_dict.items()}, strict=False)
     assert not missing and unexpected == ['norm3.weight', 'norm3.bias']
@@ -93,13 +92,13 @@ def test_classification_checkpoint_into_detection_backbone(outputs):
     into the detection layout (Longformer everywhere) through
     init_cfg=Pretrained, matching the official converter.py followed by
     the official detection backbone."""
-    state_dict, _ = convert(_load('official_rpb_cls.pth'))
+    state_dict = convert(_load('official_rpb_cls.pth'), validate=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = osp.join(tmp, 'vil_cls.pth')
         save_checkpoint({'state_dict': state_dict}, path)
         backbone = ViL(
             outputs['det_arch'], img_size=64, out_indices=(0, 1, 2, 3),
-            out_norms=False,
+            out_norm_cfg=None,
             init_cfg=dict(type='Pretrained', checkpoint=path,
                           prefix='backbone.'))
         backbone.init_weights()
@@ -112,11 +111,11 @@ def test_classification_checkpoint_into_detection_backbone(outputs):
 
 def test_wrappers_and_prefixes():
     net = _load('official_ape_cls.pth')['net']
-    expected, _ = convert({'net': net})
+    expected = convert({'net': net}, validate=False)
     bare = OrderedDict((k[len('module.'):], v) for k, v in net.items())
     for checkpoint in (bare, {'state_dict': bare}, {'model': net},
                        {'net': bare, 'epoch': 3}):
-        state_dict, _ = convert(checkpoint)
+        state_dict = convert(checkpoint, validate=False)
         assert state_dict.keys() == expected.keys()
     assert not any(k.endswith(('relative_position_index',
                                '_global.weight', '_global.bias'))
@@ -125,25 +124,31 @@ def test_wrappers_and_prefixes():
 
 def test_rejections():
     net = dict(_load('official_rpb_cls.pth')['net'])
-    with pytest.raises(CheckpointMismatchError, match='Unknown keys'):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"not part of .*\['layer1.1.attn.foo'\]"):
         convert({'net': dict(net, **{'module.layer1.1.attn.foo': net[
-            'module.layer1.1.attn.query.weight']})})
+            'module.layer1.1.attn.query.weight']})}, validate=False)
+    with pytest.raises(CheckpointMismatchError, match='layer1.2.attn'):
+        # attention weights in an MLP layer
+        convert({'net': dict(net, **{'module.layer1.2.attn.kv.weight': net[
+            'module.layer1.1.attn.kv.weight']})}, validate=False)
     shared = dict(net)
     key = 'module.layer1.1.attn.kv_global.weight'
     shared[key] = shared[key] + 1
     with pytest.raises(CheckpointMismatchError, match='SHARE_W'):
-        convert({'net': shared})
+        convert({'net': shared}, validate=False)
     with pytest.raises(CheckpointMismatchError, match='layer1'):
         convert({'state_dict': {'conv1.weight': torch.zeros(1),
                                 'fc.weight': torch.zeros(1)}})
     arch = _load('official_rpb_cls.pth')['arch']
-    state_dict, _ = convert({'net': net})
-    incomplete = OrderedDict(state_dict)
-    incomplete.pop('backbone.stages.1.blocks.0.attn.kv.bias')
+    incomplete = OrderedDict(net)
+    incomplete.pop('module.layer2.2.norm.bias')
     with pytest.raises(CheckpointMismatchError, match='missing'):
-        check_converted(incomplete, dict(arch=arch, img_size=64))
+        convert({'net': incomplete}, arch=arch, img_size=64)
     with pytest.raises(CheckpointMismatchError, match='shape'):
-        check_converted(state_dict, dict(arch=arch, img_size=96))
+        convert({'net': net}, arch=arch, img_size=96)
+    with pytest.raises(ValueError, match='pass arch'):
+        convert({'net': net})
 
 
 def test_cli(tmp_path):

@@ -35,7 +35,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from vit_backbones.benchmark import time_modules  # noqa: E402
-from vit_backbones.converters.dhvt import convert_checkpoint  # noqa: E402
+from vit_backbones.converters.common import \
+    backbone_state_dict  # noqa: E402
+from vit_backbones.converters.dhvt import convert  # noqa: E402
 from vit_backbones.models.backbones.dhvt import DHVT  # noqa: E402
 
 # our arch name -> official model function, number of classes
@@ -82,11 +84,9 @@ def build_pair(official_module, arch: str, size: int):
     with contextlib.redirect_stdout(io.StringIO()):  # it prints the model
         official = getattr(official_module, fn)(
             num_classes=num_classes, img_size=(size, size))
-    state_dict = convert_checkpoint({'model': official.state_dict()})
+    state_dict = convert({'model': official.state_dict()}, arch=arch)
     ours = Classifier(DHVT(arch), num_classes)
-    ours.backbone.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in state_dict.items() if k.startswith('backbone.')})
+    ours.backbone.load_state_dict(backbone_state_dict(state_dict))
     ours.fc.load_state_dict({
         'weight': state_dict['head.fc.weight'],
         'bias': state_dict['head.fc.bias']

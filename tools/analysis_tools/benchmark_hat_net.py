@@ -35,7 +35,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from vit_backbones.benchmark import time_modules  # noqa: E402
-from vit_backbones.converters.hat_net import backbone_state_dict  # noqa
+from vit_backbones.converters.common import backbone_state_dict  # noqa
+from vit_backbones.converters.hat_net import convert  # noqa: E402
 from vit_backbones.models.backbones.hat_net import HATNet  # noqa: E402
 
 SETTINGS = dict(
@@ -166,7 +167,8 @@ def build_pair(official_module, arch, setting):
         ds_ratios=ratios,
         out_indices=(0, 1, 2, 3),
         init_cfg=None)
-    ours.load_state_dict(backbone_state_dict(official.state_dict(), arch))
+    ours.load_state_dict(
+        backbone_state_dict(convert(official.state_dict(), arch=arch)))
     return OfficialStages(official), ours
 
 

@@ -33,6 +33,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from vit_backbones.benchmark import time_modules  # noqa: E402
+from vit_backbones.converters.common import \
+    backbone_state_dict  # noqa: E402
 from vit_backbones.converters.hvt import convert  # noqa: E402
 from vit_backbones.models.backbones import HVT  # noqa: E402
 
@@ -131,13 +133,10 @@ def main(argv=None):
     for size in args.sizes:
         torch.manual_seed(0)
         theirs = build_official(official, official_args, args.arch, size)
-        state_dict, arch = convert({'model': theirs.state_dict()},
-                                   img_size=size)
-        ours = HVT(arch=arch, img_size=size, drop_path_rate=0.1)
-        ours.load_state_dict({
-            k[len('backbone.'):]: v
-            for k, v in state_dict.items() if k.startswith('backbone.')
-        })
+        ours = HVT(arch=args.arch, img_size=size, drop_path_rate=0.1)
+        ours.load_state_dict(backbone_state_dict(
+            convert({'model': theirs.state_dict()}, arch=args.arch,
+                    img_size=size)))
         theirs = OfficialFeatures(theirs).to(device)
         ours = ours.to(device)
         x = torch.randn(args.batch, 3, size, size, device=device)

@@ -37,7 +37,9 @@ import torch.nn as nn  # noqa: E402
 from vit_backbones.benchmark import (format_row,  # noqa: E402
                                      forward_backward_step, forward_step,
                                      measure)
-from vit_backbones.converters.vil import convert_backbone  # noqa: E402
+from vit_backbones.converters.common import \
+    backbone_state_dict  # noqa: E402
+from vit_backbones.converters.vil import convert  # noqa: E402
 from vit_backbones.models.backbones.vil import ViL, ViLAttention  # noqa
 
 DET_LAYOUT = dict(s=1, g=(1, 1, 1, 0), f=7, a=0)
@@ -200,8 +202,9 @@ def main(argv=None):
         msvit = MsViT(arch, img_size=224, num_classes=1000, norm_embed=True,
                       sharew=True, attn_type='longformerhand',
                       drop_path_rate=0.)
-        backbone, _ = convert_backbone(msvit.state_dict())
-        ours = ViL(arch, out_indices=(0, 1, 2, 3), out_norms=False,
+        backbone = backbone_state_dict(
+            convert({'net': msvit.state_dict()}, validate=False))
+        ours = ViL(arch, out_indices=(0, 1, 2, 3), out_norm_cfg=None,
                    drop_path_rate=0.)
         ours.load_state_dict(
             {k: v for k, v in backbone.items() if not k.startswith('norm')})

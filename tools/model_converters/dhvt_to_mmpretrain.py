@@ -2,7 +2,8 @@
 (``ArieSeirack/DHVT``) to an mmpretrain classifier checkpoint::
 
     python tools/model_converters/dhvt_to_mmpretrain.py \\
-        output/cifar/checkpoint.pth work_dirs/dhvt-tiny-p4_cifar100.pth [--ema]
+        output/cifar/checkpoint.pth work_dirs/dhvt-tiny-p4_cifar100.pth \\
+        [--ema] [--arch tiny-cifar-p4] [--no-validate]
 
 ``--ema`` converts the ``model_ema`` weights instead of ``model`` (the
 paper reports ``model``). The key rules are in
@@ -17,9 +18,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
 from vit_backbones.converters.common import run_cli  # noqa: E402
-from vit_backbones.converters.dhvt import (arch_name,  # noqa: E402
-                                           convert_checkpoint, infer_arch,
-                                           official_model_name)
+from vit_backbones.converters.dhvt import (arch_name, convert,  # noqa: E402
+                                           infer_arch, official_model_name)
 
 
 def add_arguments(parser):
@@ -29,20 +29,19 @@ def add_arguments(parser):
         help='convert the EMA weights (`model_ema`) instead of `model`')
 
 
-def convert(checkpoint, args):
-    state_dict = convert_checkpoint(checkpoint, use_ema=args.ema)
-    arch = infer_arch(state_dict)
+def report(checkpoint, state_dict, args):
     num_classes = state_dict['head.fc.weight'].shape[0]
-    print(f'Official model: {official_model_name(checkpoint) or "unknown"}; '
-          f'weights: {"model_ema" if args.ema else "model"}')
-    print(f'DHVT arch: {arch_name(arch, num_classes) or arch}, '
-          f'{num_classes} classes')
-    return state_dict
+    arch = args.arch or arch_name(infer_arch(state_dict), num_classes)
+    return (f'Official model: {official_model_name(checkpoint) or "unknown"};'
+            f' weights: {"model_ema" if args.ema else "model"}; DHVT arch: '
+            f'{arch}, {num_classes} classes')
 
 
 def main(argv=None):
-    run_cli('Convert an official DHVT checkpoint to mmpretrain.', convert,
-            add_arguments, argv)
+    run_cli('DHVT', convert, argv,
+            add_arguments=add_arguments,
+            extra_kwargs=lambda args: dict(use_ema=args.ema),
+            report=report)
 
 
 if __name__ == '__main__':

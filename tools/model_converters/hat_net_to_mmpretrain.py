@@ -13,7 +13,6 @@ recognised from the weights; ``--arch`` names it or, for other models, gives
 the arch dict as JSON. The older TransCNN v1.0 files are rejected: they are
 a different network. The mapping lives in ``vit_backbones.converters.hat_net``.
 """
-import json
 import os.path as osp
 import sys
 
@@ -24,26 +23,8 @@ from vit_backbones.converters.common import run_cli  # noqa: E402
 from vit_backbones.converters.hat_net import convert  # noqa: E402
 
 
-def parse_arch(text):
-    if text is None:
-        return None
-    text = text.strip()
-    return json.loads(text) if text.startswith('{') else text
-
-
-def add_arguments(parser):
-    parser.add_argument(
-        '--arch',
-        help='tiny/small/medium/large or a JSON arch dict (default: '
-        'recognised from the weights)')
-
-
 def main(argv=None):
-    run_cli(
-        'Convert an official HAT-Net checkpoint to mmpretrain',
-        lambda ckpt, args: convert(ckpt, arch=parse_arch(args.arch)),
-        add_arguments,
-        argv=argv)
+    run_cli('HAT-Net', convert, argv)
 
 
 if __name__ == '__main__':

@@ -1,13 +1,31 @@
 """Helpers shared by the official-checkpoint converters.
 
-Each network has a module here with a pure ``convert(state_dict, ...)``
-mapping (importable and tested); ``tools/model_converters/*.py`` are thin
-command-line wrappers around :func:`run_cli`.
+Every network has a module here with the same API:
+
+* ``convert(checkpoint, *, arch=None, validate=True, ...) -> OrderedDict``
+  turns a loaded official file into an mmpretrain ``ImageClassifier``
+  state dict (``backbone.*``, ``head.fc.*``). ``arch`` (a name or a dict)
+  is inferred from the weights where the network allows it;
+  ``validate=True`` checks the result key for key and shape for shape
+  against the backbone built on the meta device. Extra keyword arguments
+  are what a network genuinely needs (HVT's ``img_size``, DHVT's
+  ``use_ema``, ViL's position tables).
+* ``convert_key(key, ...) -> str``: the mmpretrain key of one official
+  key, ``backbone.``/``head.`` prefixed, ``None`` for a key that is dropped
+  on purpose, :class:`CheckpointMismatchError` for a key no rule knows.
+  :func:`key_by_rules` applies a table of regular expressions and
+  :func:`rename_keys` a whole state dict, listing every unknown key.
+
+``tools/model_converters/<net>_to_mmpretrain.py`` are thin command lines
+around :func:`run_cli`, with the same flags everywhere: ``SRC DST
+[--arch ARCH] [--no-validate]`` (plus ``--img-size`` where it applies).
 """
 import argparse
+import json
 import os
+import re
 from collections import OrderedDict
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
@@ -95,6 +113,105 @@ def check_state_dict(state_dict: Dict[str, torch.Tensor],
         raise CheckpointMismatchError('\n'.join(lines))
 
 
+def key_by_rules(key: str, rules: Sequence[Tuple['re.Pattern', object]],
+                 network: str) -> str:
+    """The new key of ``key`` by the first rule whose pattern matches it
+    whole.
+
+    Args:
+        key (str): an official key.
+        rules (Sequence[tuple]): ``(compiled pattern, replacement)`` pairs;
+            the replacement is a ``Match.expand`` template or a function of
+            the match.
+        network (str): the network's name, for the message.
+
+    Raises:
+        CheckpointMismatchError: when no rule matches.
+    """
+    for pattern, replacement in rules:
+        match = pattern.fullmatch(key)
+        if match is not None:
+            if callable(replacement):
+                return replacement(match)
+            return match.expand(replacement)
+    raise CheckpointMismatchError(
+        f'Unknown key {key!r}: not part of an official {network} '
+        'checkpoint.')
+
+
+def rename_keys(state_dict: Dict[str, torch.Tensor],
+                convert_key: Callable[[str], Optional[str]],
+                network: str) -> 'OrderedDict':
+    """Apply ``convert_key`` to every key of ``state_dict``.
+
+    A key it maps to ``None`` is dropped; the keys it refuses are collected
+    and reported together in one :class:`CheckpointMismatchError`.
+    """
+    out, unknown = OrderedDict(), []
+    for key, value in state_dict.items():
+        try:
+            new_key = convert_key(key)
+        except CheckpointMismatchError:
+            unknown.append(key)
+            continue
+        if new_key is not None:
+            out[new_key] = value
+    if unknown:
+        raise CheckpointMismatchError(
+            f'{len(unknown)} keys are not part of an official {network} '
+            f'checkpoint, e.g. {unknown[:20]}. Is this a {network} '
+            'checkpoint of this arch?')
+    return out
+
+
+def check_classifier(state_dict: Dict[str, torch.Tensor],
+                     backbone: torch.nn.Module,
+                     network: str,
+                     require_head: bool = True) -> None:
+    """Raise :class:`CheckpointMismatchError` unless ``state_dict`` is an
+    ``ImageClassifier`` state dict whose ``backbone.*`` fits ``backbone``
+    exactly and (with ``require_head``) has a ``head.fc`` linear."""
+    check_state_dict(backbone_state_dict(state_dict), backbone, what=f'converted {network} checkpoint')
+    head = {k for k in state_dict if not k.startswith('backbone.')}
+    if require_head and head != {'head.fc.weight', 'head.fc.bias'}:
+        raise CheckpointMismatchError(
+            f'The {network} checkpoint has no classifier head '
+            f'(head.fc.weight and head.fc.bias); found {sorted(head)}.')
+    if not require_head and head:
+        raise CheckpointMismatchError(
+            f'Unexpected keys in the converted {network} backbone: '
+            f'{sorted(head)[:20]}.')
+
+
+def square_grid_side_of(state_dict: Dict[str, torch.Tensor], key: str) -> int:
+    """The side of the square token grid of the ``(1, L, C)`` table
+    ``state_dict[key]``; :class:`CheckpointMismatchError` if ``L`` is not a
+    square."""
+    from vit_backbones.models.utils import square_grid_side
+    try:
+        return square_grid_side(state_dict[key].shape[1], key)
+    except ValueError as error:
+        raise CheckpointMismatchError(
+            f'{error} Pass img_size explicitly.') from None
+
+
+def parse_arch(text: Optional[str]):
+    """``--arch`` of the command lines: a name, or an arch dict as JSON."""
+    if text is None:
+        return None
+    text = text.strip()
+    return json.loads(text) if text.startswith('{') else text
+
+
+def backbone_state_dict(state_dict: Dict[str, torch.Tensor]
+                        ) -> 'OrderedDict':
+    """The ``backbone.*`` tensors of a converted checkpoint, without the
+    prefix: what ``backbone.load_state_dict`` takes."""
+    return OrderedDict((k[len('backbone.'):], v)
+                       for k, v in state_dict.items()
+                       if k.startswith('backbone.'))
+
+
 def to_classifier_state_dict(backbone: Dict[str, torch.Tensor],
                              head: Dict[str, torch.Tensor]) -> 'OrderedDict':
     """Prefix backbone keys with ``backbone.`` and head keys with
@@ -113,23 +230,62 @@ def save_checkpoint(state_dict: Dict[str, torch.Tensor], dst: str,
     torch.save({'state_dict': state_dict, 'meta': dict(meta or {})}, dst)
 
 
-def run_cli(description: str,
+def run_cli(network: str,
             convert: Callable[..., Dict[str, torch.Tensor]],
+            argv=None,
+            img_size: bool = False,
             add_arguments: Optional[Callable] = None,
-            argv=None) -> None:
-    """Command line of a converter: ``SRC DST [options]``.
+            extra_kwargs: Optional[Callable] = None,
+            report: Optional[Callable] = None) -> None:
+    """The command line of a converter, the same for every network::
 
-    ``convert(checkpoint, args)`` receives the loaded source file and the
-    parsed arguments and returns the mmpretrain state dict.
+        SRC DST [--arch ARCH] [--no-validate] [--img-size N]
+
+    Args:
+        network (str): the network's name, for the help text.
+        convert (callable): the network's ``convert(checkpoint, *, arch,
+            validate, **extra)``.
+        argv (list[str], optional): arguments (default: ``sys.argv``).
+        img_size (bool): offer ``--img-size`` (passed as ``img_size``).
+        add_arguments (callable, optional): adds network-specific flags.
+        extra_kwargs (callable, optional): ``args -> dict`` of further
+            keyword arguments of ``convert``.
+        report (callable, optional): ``(checkpoint, state_dict, args) ->
+            str``, a line printed about what was converted.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(
+        description=f'Convert an official {network} checkpoint to an '
+        'mmpretrain classifier checkpoint.')
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='where to write the mmpretrain file')
+    parser.add_argument(
+        '--arch',
+        help='arch name or a JSON arch dict (default: read from the '
+        'weights where the network allows it)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='skip the check of every key and shape against the backbone')
+    if img_size:
+        parser.add_argument(
+            '--img-size',
+            type=int,
+            help='training input size the position tables were built for '
+            '(default: read from the weights)')
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
+    kwargs = dict(extra_kwargs(args)) if extra_kwargs is not None else {}
+    if img_size and args.img_size is not None:
+        kwargs['img_size'] = args.img_size
     checkpoint = load_trusted_checkpoint(args.src)
-    state_dict = convert(checkpoint, args)
+    state_dict = convert(
+        checkpoint,
+        arch=parse_arch(args.arch),
+        validate=not args.no_validate,
+        **kwargs)
+    if report is not None:
+        print(report(checkpoint, state_dict, args))
     save_checkpoint(
         state_dict, args.dst,
         meta=dict(converted_from=os.path.basename(args.src)))

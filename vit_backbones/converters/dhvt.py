@@ -39,90 +39,62 @@ backbone needs.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Union
 
 import torch
 
-from .common import (CheckpointMismatchError, check_state_dict,
-                     strip_prefix, to_classifier_state_dict,
-                     unwrap_state_dict)
+from .common import (CheckpointMismatchError, check_classifier, key_by_rules,
+                     rename_keys, strip_prefix, unwrap_state_dict)
 
-_BLOCK_RENAMES = (
-    ('norm1.', 'ln1.'),
-    ('norm2.', 'ln2.'),
-    ('attn.qkv.', 'attn.qkv.'),
-    ('attn.proj.', 'attn.proj.'),
-    ('attn.ht_proj.', 'attn.head_proj.'),
-    ('attn.ht_norm.', 'attn.head_norm.'),
-    ('mlp.conv1.', 'ffn.pw_conv1.'),
-    ('mlp.conv2.', 'ffn.dw_conv.'),
-    ('mlp.conv3.', 'ffn.pw_conv2.'),
-    ('mlp.bn1.', 'ffn.norm1.'),
-    ('mlp.bn2.', 'ffn.norm2.'),
-    ('mlp.bn3.', 'ffn.norm3.'),
-    ('mlp.compress.', 'ffn.se_reduce.'),
-    ('mlp.excitation.', 'ffn.se_expand.'),
-)
 _PARAM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+_BLOCK_RENAMES = {
+    'norm1': 'ln1',
+    'norm2': 'ln2',
+    'attn.qkv': 'attn.qkv',
+    'attn.proj': 'attn.proj',
+    'attn.ht_proj': 'attn.head_proj',
+    'attn.ht_norm': 'attn.head_norm',
+    'mlp.conv1': 'ffn.pw_conv1',
+    'mlp.conv2': 'ffn.dw_conv',
+    'mlp.conv3': 'ffn.pw_conv2',
+    'mlp.bn1': 'ffn.norm1',
+    'mlp.bn2': 'ffn.norm2',
+    'mlp.bn3': 'ffn.norm3',
+    'mlp.compress': 'ffn.se_reduce',
+    'mlp.excitation': 'ffn.se_expand',
+}
 
 
-def convert_key(key: str) -> Tuple[str, str]:
-    """Map one official key to ``('backbone' | 'head', new_key)``.
-
-    Raises:
-        CheckpointMismatchError: for a key that no rule knows.
-    """
-    if key == 'cls_token':
-        return 'backbone', key
-    match = re.fullmatch(r'patch_embed\.(pre|post)_affine\.(alpha|beta)',
-                         key)
-    if match:
-        return 'backbone', key
-    match = re.fullmatch(r'patch_embed\.proj\.(\d+)\.([01])\.' + _PARAM, key)
-    if match and int(match.group(1)) % 2 == 0:
-        index = int(match.group(1)) // 2
-        part = 'conv' if match.group(2) == '0' else 'norm'
-        return 'backbone', (f'patch_embed.convs.{index}.{part}.'
-                            f'{match.group(3)}')
-    match = re.fullmatch(r'blocks\.(\d+)\.(.+)', key)
-    if match:
-        index, rest = match.groups()
-        if rest == 'attn.pos_embed':
-            return 'backbone', f'layers.{index}.attn.head_embed'
-        for old, new in _BLOCK_RENAMES:
-            if rest.startswith(old) and re.fullmatch(_PARAM,
-                                                     rest[len(old):]):
-                return 'backbone', f'layers.{index}.{new}{rest[len(old):]}'
-    match = re.fullmatch(r'norm\.(weight|bias)', key)
-    if match:
-        return 'backbone', f'ln1.{match.group(1)}'
-    match = re.fullmatch(r'head\.(weight|bias)', key)
-    if match:
-        return 'head', f'fc.{match.group(1)}'
-    raise CheckpointMismatchError(
-        f'Unknown key {key!r}: not part of an official DHVT '
-        '(apply_dhvt=True) state dict.')
+def _sope_conv(match) -> str:
+    # The official SOPE is a Sequential of (conv + BN, GELU) pairs: the
+    # even entries are the convolutions.
+    index = int(match.group(1))
+    if index % 2:
+        raise CheckpointMismatchError(f'{match.group(0)!r}: no SOPE layer.')
+    part = 'conv' if match.group(2) == '0' else 'norm'
+    return f'backbone.patch_embed.convs.{index // 2}.{part}.{match.group(3)}'
 
 
-def convert(state_dict: Dict[str, torch.Tensor]
-            ) -> Tuple['OrderedDict', 'OrderedDict']:
-    """Split an official state dict into backbone and head state dicts with
-    our names (see the module docstring); fails on unknown keys."""
-    state_dict = strip_prefix(state_dict, 'module.')
-    backbone, head = OrderedDict(), OrderedDict()
-    unknown = []
-    for key, value in state_dict.items():
-        try:
-            part, new_key = convert_key(key)
-        except CheckpointMismatchError:
-            unknown.append(key)
-            continue
-        (backbone if part == 'backbone' else head)[new_key] = value
-    if unknown:
-        raise CheckpointMismatchError(
-            f'{len(unknown)} keys are not part of an official DHVT state '
-            f'dict (apply_dhvt=True), e.g. {unknown[:10]}.')
-    return backbone, head
+_RULES = [(re.compile(pattern), replacement) for pattern, replacement in (
+    (r'cls_token', 'backbone.cls_token'),
+    (r'patch_embed\.(pre|post)_affine\.(alpha|beta)',
+     r'backbone.patch_embed.\1_affine.\2'),
+    (r'patch_embed\.proj\.(\d+)\.([01])\.' + _PARAM, _sope_conv),
+    (r'blocks\.(\d+)\.attn\.pos_embed', r'backbone.layers.\1.attn.head_embed'),
+    (r'blocks\.(\d+)\.(' + '|'.join(re.escape(k) for k in _BLOCK_RENAMES) +
+     r')\.' + _PARAM,
+     lambda m: f'backbone.layers.{m.group(1)}.'
+     f'{_BLOCK_RENAMES[m.group(2)]}.{m.group(3)}'),
+    (r'norm\.(weight|bias)', r'backbone.ln1.\1'),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+)]
+
+
+def convert_key(key: str) -> str:
+    """The mmpretrain key of an official DHVT key (see the module
+    docstring); :class:`CheckpointMismatchError` for a key no rule knows
+    (e.g. ``pos_embed`` of the vanilla-ViT branch)."""
+    return key_by_rules(key, _RULES, 'DHVT (apply_dhvt=True)')
 
 
 def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
@@ -168,35 +140,47 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
     return arch
 
 
-def convert_checkpoint(checkpoint,
-                       use_ema: bool = False,
-                       validate: bool = True) -> 'OrderedDict':
-    """An official checkpoint (file contents or a bare state dict) to the
-    state dict of an mmpretrain ``ImageClassifier`` (``backbone.*``,
-    ``head.fc.*``).
+def convert(checkpoint,
+            *,
+            arch: Union[str, dict, None] = None,
+            validate: bool = True,
+            use_ema: bool = False) -> 'OrderedDict':
+    """Convert an official DHVT checkpoint (file contents or a bare state
+    dict).
 
     Args:
-        checkpoint (dict): what ``torch.load`` returned.
-        use_ema (bool): take ``model_ema`` instead of ``model``.
-        validate (bool): build the inferred ``DHVT`` and check that the keys
-            and shapes match it exactly.
+        checkpoint (dict): What ``torch.load`` returned.
+        arch (str | dict, optional): The ``DHVT`` arch to validate against;
+            read from the weights when omitted (:func:`infer_arch`).
+            Defaults to None.
+        validate (bool): Check every key and shape against ``DHVT(arch)``
+            and that the classifier head is there. Defaults to True.
+        use_ema (bool): Take ``model_ema`` instead of ``model``.
+            Defaults to False.
+
+    Returns:
+        OrderedDict: the mmpretrain classifier state dict (``backbone.*``,
+        ``head.fc.*``).
     """
     state_dict = unwrap_state_dict(
         checkpoint,
         wrappers=('model', 'state_dict', 'net'),
         prefer='model_ema' if use_ema else None)
-    backbone, head = convert(state_dict)
+    state_dict = strip_prefix(state_dict, 'module.')
+    if any(k.startswith(('backbone.', 'head.fc.')) for k in state_dict):
+        raise CheckpointMismatchError(
+            'This checkpoint is already in the mmpretrain layout '
+            '(backbone.*/head.*); load it directly.')
+    converted = rename_keys(state_dict, convert_key,
+                            'DHVT (apply_dhvt=True)')
     if validate:
         from vit_backbones.models.backbones.dhvt import DHVT
-        arch = infer_arch(backbone)
+        if arch is None:
+            arch = infer_arch(converted)
         with torch.device('meta'):
             model = DHVT(arch)
-        check_state_dict(backbone, model, 'converted DHVT checkpoint')
-        if set(head) != {'fc.weight', 'fc.bias'}:
-            raise CheckpointMismatchError(
-                f'The checkpoint has no classifier head (head.weight, '
-                f'head.bias); found head keys {sorted(head)}.')
-    return to_classifier_state_dict(backbone, head)
+        check_classifier(converted, model, 'DHVT')
+    return converted
 
 
 def official_model_name(checkpoint) -> Optional[str]:

@@ -28,37 +28,34 @@ Key rules (official -> ours, every backbone key gets ``backbone.``)::
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Union
 
 import torch
 
-from .common import (CheckpointMismatchError, check_state_dict, strip_prefix,
-                     to_classifier_state_dict, unwrap_state_dict)
+from .common import (CheckpointMismatchError, check_classifier, key_by_rules,
+                     rename_keys, strip_prefix, unwrap_state_dict)
 
 _PARAM = r'(weight|bias)'
-# (pattern on the official key, replacement, part) with part 'backbone' or
-# 'head'.
-KEY_RULES = (
-    (rf'patch_embed\.0\.{_PARAM}', r'patch_embed.conv1.\1', 'backbone'),
-    (rf'patch_embed\.1\.{_PARAM}', r'patch_embed.norm.\1', 'backbone'),
-    (rf'patch_embed\.3\.{_PARAM}', r'patch_embed.conv2.\1', 'backbone'),
-    (rf'blocks\.(\d+)\.(\d+)\.attn\.(norm|qkv|proj|proj_norm|grid_norm|'
-     rf'ds_norm|q|kv)\.{_PARAM}', r'stages.\1.blocks.\2.attn.\3.\4',
-     'backbone'),
-    (rf'blocks\.(\d+)\.(\d+)\.conv\.conv1\.0\.{_PARAM}',
-     r'stages.\1.blocks.\2.mlp.norm.\3', 'backbone'),
-    (r'blocks\.(\d+)\.(\d+)\.conv\.conv1\.1\.weight',
-     r'stages.\1.blocks.\2.mlp.fc1.weight', 'backbone'),
-    (r'blocks\.(\d+)\.(\d+)\.conv\.conv2\.0\.weight',
-     r'stages.\1.blocks.\2.mlp.dwconv.weight', 'backbone'),
-    (r'blocks\.(\d+)\.(\d+)\.conv\.conv3\.0\.weight',
-     r'stages.\1.blocks.\2.mlp.fc2.weight', 'backbone'),
-    (rf'blocks\.(\d+)\.(\d+)\.conv\.conv3\.1\.{_PARAM}',
-     r'stages.\1.blocks.\2.mlp.out_norm.\3', 'backbone'),
-    (rf'ds([234])\.(conv|norm)\.{_PARAM}', None, 'backbone'),
-    (rf'classifier\.1\.{_PARAM}', r'fc.\1', 'head'),
-)
-_COMPILED = tuple((re.compile(p), r, part) for p, r, part in KEY_RULES)
+_BLOCK = r'blocks\.(\d+)\.(\d+)\.'
+_STAGE_BLOCK = r'backbone.stages.\1.blocks.\2.'
+_RULES = [(re.compile(pattern), replacement) for pattern, replacement in (
+    (rf'patch_embed\.0\.{_PARAM}', r'backbone.patch_embed.conv1.\1'),
+    (rf'patch_embed\.1\.{_PARAM}', r'backbone.patch_embed.norm.\1'),
+    (rf'patch_embed\.3\.{_PARAM}', r'backbone.patch_embed.conv2.\1'),
+    (rf'{_BLOCK}attn\.(norm|qkv|proj|proj_norm|grid_norm|ds_norm|q|kv)\.'
+     rf'{_PARAM}', _STAGE_BLOCK + r'attn.\3.\4'),
+    (rf'{_BLOCK}conv\.conv1\.0\.{_PARAM}', _STAGE_BLOCK + r'mlp.norm.\3'),
+    (rf'{_BLOCK}conv\.conv1\.1\.weight', _STAGE_BLOCK + 'mlp.fc1.weight'),
+    (rf'{_BLOCK}conv\.conv2\.0\.weight', _STAGE_BLOCK + 'mlp.dwconv.weight'),
+    (rf'{_BLOCK}conv\.conv3\.0\.weight', _STAGE_BLOCK + 'mlp.fc2.weight'),
+    (rf'{_BLOCK}conv\.conv3\.1\.{_PARAM}',
+     _STAGE_BLOCK + r'mlp.out_norm.\3'),
+    # dsN leads into stage N - 1 (0-based).
+    (rf'ds([234])\.(conv|norm)\.{_PARAM}',
+     lambda m: f'backbone.stages.{int(m.group(1)) - 1}.downsample.'
+     f'{m.group(2)}.{m.group(3)}'),
+    (rf'classifier\.1\.{_PARAM}', r'head.fc.\1'),
+)]
 
 TRANSCNN_MESSAGE = (
     'This is a TransCNN v1.0 checkpoint (the first release of the paper, '
@@ -69,19 +66,10 @@ TRANSCNN_MESSAGE = (
     'https://github.com/yun-liu/HAT-Net/releases/tag/v2.0.')
 
 
-def convert_key(key: str) -> Tuple[str, str]:
-    """Map one official key; return ``(new_key, part)`` with ``part`` in
-    ``('backbone', 'head')``. Raises ``KeyError`` for unknown keys."""
-    for pattern, repl, part in _COMPILED:
-        match = pattern.fullmatch(key)
-        if match is None:
-            continue
-        if repl is None:  # dsN -> stages.(N-1).downsample
-            stage = int(match.group(1)) - 1
-            return (f'stages.{stage}.downsample.{match.group(2)}.'
-                    f'{match.group(3)}', part)
-        return match.expand(repl), part
-    raise KeyError(key)
+def convert_key(key: str) -> str:
+    """The mmpretrain key of an official HAT-Net key (see the module
+    docstring); :class:`CheckpointMismatchError` for a key no rule knows."""
+    return key_by_rules(key, _RULES, 'HAT-Net')
 
 
 def is_transcnn(state_dict: Dict[str, torch.Tensor]) -> bool:
@@ -153,18 +141,19 @@ def _build_meta_backbone(arch, state_dict):
 
 
 def convert(checkpoint: dict,
+            *,
             arch: Union[str, dict, None] = None,
-            check: bool = True) -> 'OrderedDict[str, torch.Tensor]':
+            validate: bool = True) -> 'OrderedDict':
     """Convert an official HAT-Net checkpoint.
 
     Args:
-        checkpoint (dict): what ``torch.load`` returned for an official
+        checkpoint (dict): What ``torch.load`` returned for an official
             file: a state dict, or a dict holding one under ``model`` or
             ``state_dict``; ``module.`` prefixes are stripped.
-        arch (str | dict, optional): the ``HATNet`` arch; inferred from
-            the weights for the published variants.
-        check (bool): verify that the result has exactly the keys and
-            shapes of ``HATNet(arch)`` (and a classifier head).
+        arch (str | dict, optional): The ``HATNet`` arch; recognised from
+            the weights for the published variants. Defaults to None.
+        validate (bool): Check every key and shape against ``HATNet(arch)``
+            and that the classifier head is there. Defaults to True.
 
     Returns:
         OrderedDict: an mmpretrain classifier state dict (``backbone.*``
@@ -183,31 +172,8 @@ def convert(checkpoint: dict,
         raise CheckpointMismatchError(
             'This checkpoint is already in the mmpretrain layout '
             '(backbone.*/head.*); load it directly.')
-    backbone, head, unknown = OrderedDict(), OrderedDict(), []
-    for key, value in state_dict.items():
-        try:
-            new_key, part = convert_key(key)
-        except KeyError:
-            unknown.append(key)
-            continue
-        (backbone if part == 'backbone' else head)[new_key] = value
-    if unknown:
-        raise CheckpointMismatchError(
-            f'Unknown keys in the HAT-Net checkpoint ({len(unknown)}): '
-            f'{unknown[:20]}')
-    if check:
+    converted = rename_keys(state_dict, convert_key, 'HAT-Net')
+    if validate:
         model = _build_meta_backbone(match_arch(state_dict, arch), state_dict)
-        check_state_dict(backbone, model, what='converted HAT-Net checkpoint')
-        if set(head) != {'fc.weight', 'fc.bias'}:
-            raise CheckpointMismatchError(
-                'The HAT-Net checkpoint has no classifier '
-                '(classifier.1.weight and classifier.1.bias).')
-    return to_classifier_state_dict(backbone, head)
-
-
-def backbone_state_dict(checkpoint: dict,
-                        arch: Optional[Union[str, dict]] = None) -> dict:
-    """Only the backbone part of :func:`convert`, without the prefix."""
-    converted = convert(checkpoint, arch)
-    return OrderedDict((k[len('backbone.'):], v) for k, v in converted.items()
-                       if k.startswith('backbone.'))
+        check_classifier(converted, model, 'HAT-Net')
+    return converted

@@ -29,32 +29,31 @@ Pass ``arch`` to override it (e.g. for models trained with another
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple, Union
+from functools import partial
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 
-from .common import (CheckpointMismatchError, check_state_dict,
-                     strip_prefix, to_classifier_state_dict,
+from .common import (CheckpointMismatchError, check_classifier, key_by_rules,
+                     rename_keys, square_grid_side_of, strip_prefix,
                      unwrap_state_dict)
 
 HEAD_DIM = 64
 
-_RULES = [
-    (re.compile(r'^patch_embed\.proj\.(weight|bias)$'),
-     r'patch_embed.projection.\1'),
-    (re.compile(r'^pos_embed$'), 'pos_embed'),
-    (re.compile(r'^blocks\.(\d+)\.norm([12])\.(weight|bias)$'),
-     r'layers.\1.ln\2.\3'),
-    (re.compile(r'^blocks\.(\d+)\.attn\.(qkv|proj)\.(weight|bias)$'),
-     r'layers.\1.attn.\2.\3'),
-    (re.compile(r'^blocks\.(\d+)\.mlp\.fc1\.(weight|bias)$'),
-     r'layers.\1.ffn.layers.0.0.\2'),
-    (re.compile(r'^blocks\.(\d+)\.mlp\.fc2\.(weight|bias)$'),
-     r'layers.\1.ffn.layers.1.\2'),
-    (re.compile(r'^norm\.(weight|bias)$'), r'norm.\1'),
-]
+_RULES = [(re.compile(pattern), replacement) for pattern, replacement in (
+    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.projection.\1'),
+    (r'pos_embed', 'backbone.pos_embed'),
+    (r'blocks\.(\d+)\.norm([12])\.(weight|bias)', r'backbone.layers.\1.ln\2.\3'),
+    (r'blocks\.(\d+)\.attn\.(qkv|proj)\.(weight|bias)',
+     r'backbone.layers.\1.attn.\2.\3'),
+    (r'blocks\.(\d+)\.mlp\.fc1\.(weight|bias)',
+     r'backbone.layers.\1.ffn.layers.0.0.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc2\.(weight|bias)',
+     r'backbone.layers.\1.ffn.layers.1.\2'),
+    (r'norm\.(weight|bias)', r'backbone.norm.\1'),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+)]
 _STAGE_POS = re.compile(r'^blocks\.(\d+)\.pos_embed$')
-_HEAD = re.compile(r'^head\.(weight|bias)$')
 _BLOCK = re.compile(r'^blocks\.(\d+)\.')
 
 
@@ -116,43 +115,40 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> Union[str, dict]:
 
 def img_size_of(state_dict: Dict[str, torch.Tensor]) -> int:
     """The (square) training input size of an official state dict."""
-    num_patches = state_dict['pos_embed'].shape[1]
-    side = int(round(num_patches**0.5))
-    if side * side != num_patches:
-        raise CheckpointMismatchError(
-            f'pos_embed has {num_patches} tokens, not a square grid; pass '
-            'img_size explicitly.')
+    side = square_grid_side_of(state_dict, 'pos_embed')
     return side * state_dict['patch_embed.proj.weight'].shape[-1]
 
 
-def convert_key(key: str, pool_rank: Dict[int, int]) -> Optional[str]:
-    """Our backbone key for an official one (``None`` if it is not a
-    backbone key)."""
-    for pattern, repl in _RULES:
-        if pattern.match(key):
-            return pattern.sub(repl, key)
+def convert_key(key: str, pool_blocks: Sequence[int]) -> str:
+    """The mmpretrain key of an official key; ``pool_blocks`` are the
+    pooling blocks, whose ``blocks.{b}.pos_embed`` belong to the pools."""
     m = _STAGE_POS.match(key)
-    if m and int(m.group(1)) in pool_rank:
-        return f'pools.{pool_rank[int(m.group(1))]}.pos_embed'
-    return None
+    if m and int(m.group(1)) in pool_blocks:
+        return f'backbone.pools.{list(pool_blocks).index(int(m.group(1)))}' \
+            '.pos_embed'
+    return key_by_rules(key, _RULES, 'HVT')
 
 
 def convert(checkpoint,
+            *,
             arch: Union[str, dict, None] = None,
+            validate: bool = True,
             img_size: Union[int, Tuple[int, int], None] = None
-            ) -> Tuple['OrderedDict', Union[str, dict]]:
+            ) -> 'OrderedDict':
     """Convert an official HVT checkpoint.
 
     Args:
-        checkpoint (dict): the loaded official file (any wrapper).
-        arch (str | dict, optional): the HVT arch; read from the keys when
-            omitted.
-        img_size (int | tuple, optional): the training input size; read
-            from ``pos_embed`` (square) when omitted.
+        checkpoint (dict): The loaded official file (any wrapper).
+        arch (str | dict, optional): The HVT arch; read from the keys when
+            omitted (:func:`infer_arch`). Defaults to None.
+        validate (bool): Check every key and shape against ``HVT(arch)``
+            and that the classifier head is there. Defaults to True.
+        img_size (int | tuple, optional): The training input size; read
+            from ``pos_embed`` (square) when omitted. Defaults to None.
 
     Returns:
-        tuple: the mmpretrain classifier state dict (``backbone.*``,
-        ``head.fc.*``) and the arch.
+        OrderedDict: the mmpretrain classifier state dict (``backbone.*``,
+        ``head.fc.*``).
 
     Raises:
         CheckpointMismatchError: on keys no rule knows, keys the model needs
@@ -166,27 +162,9 @@ def convert(checkpoint,
         img_size = img_size_of(state_dict)
     with torch.device('meta'):
         model = HVT(arch=arch, img_size=img_size, drop_path_rate=0.)
-    pool_rank = {b: m for m, b in enumerate(model.pool_blocks)}
-
-    backbone, head, unknown = OrderedDict(), OrderedDict(), []
-    for key, value in state_dict.items():
-        new_key = convert_key(key, pool_rank)
-        if new_key is not None:
-            backbone[new_key] = value
-            continue
-        m = _HEAD.match(key)
-        if m:
-            head[f'fc.{m.group(1)}'] = value
-        else:
-            unknown.append(key)
-    if unknown:
-        raise CheckpointMismatchError(
-            f'Keys that no HVT rule knows ({len(unknown)}): {unknown[:20]}. '
-            'Is this an official HVT checkpoint of this arch?')
-    check_state_dict(backbone, model, what=f'HVT {arch!r} checkpoint')
-    missing_head = {'fc.weight', 'fc.bias'} - set(head)
-    if missing_head:
-        raise CheckpointMismatchError(
-            f'The checkpoint has no classifier head ({sorted(missing_head)} '
-            'missing).')
-    return to_classifier_state_dict(backbone, head), arch
+    converted = rename_keys(
+        state_dict, partial(convert_key, pool_blocks=model.pool_blocks),
+        'HVT')
+    if validate:
+        check_classifier(converted, model, f'HVT {arch!r}')
+    return converted

@@ -36,32 +36,71 @@ dropped.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from functools import partial
+from typing import Dict, Tuple, Union
 
 import torch
 
-from .common import (CheckpointMismatchError, check_state_dict,
-                     strip_prefix, to_classifier_state_dict,
-                     unwrap_state_dict)
+from .common import (CheckpointMismatchError, check_classifier, key_by_rules,
+                     rename_keys, strip_prefix, unwrap_state_dict)
 
 DETECTRON2_PREFIX = 'backbone.bottom_up.'
 
-_EMBED_RULES = {
-    'proj': 'patch_embed.projection',
-    'norm_embed': 'patch_embed.norm',
+_EMBED = {
     'cls_token': 'global_tokens',
     'cls_pos_embed': 'pos_embed_global',
     'x_pos_embed': 'pos_embed_row',
     'y_pos_embed': 'pos_embed_col',
 }
-_ATTN_KEEP = ('query', 'kv', 'proj', 'local_relative_position_bias_table',
-              'g2l_relative_position_bias', 'g2g_relative_position_bias')
-_SHARED = {'query_global': 'query', 'kv_global': 'kv',
-           'proj_global': 'proj'}
+_ATTN = ('qkv|query|kv|proj|query_global|kv_global|proj_global')
+_ATTN_TABLES = ('local_relative_position_bias_table|'
+                'g2l_relative_position_bias|g2g_relative_position_bias')
 
 
-def _split_source(checkpoint) -> Tuple[Dict[str, torch.Tensor], bool]:
-    """The official tensors without wrappers and prefixes; whether they
+def _stage(match, rest: str) -> str:
+    return f'backbone.stages.{int(match.group(1)) - 1}.{rest}'
+
+
+def _block(match, rest: str, mlp: bool) -> str:
+    """``layer{s}.{j}``: odd ``j`` is the attention of block ``(j-1)//2``,
+    even ``j`` its MLP."""
+    index = int(match.group(2))
+    if index == 0 or (index % 2 == 0) != mlp:
+        raise CheckpointMismatchError(f'{match.group(0)!r}: no such layer.')
+    return _stage(match, f'blocks.{(index - 1) // 2}.{rest}')
+
+
+def _recomputed(match) -> None:
+    """Buffers that ``ViLAttention`` recomputes: dropped."""
+    _block(match, '', mlp=False)
+    return None
+
+
+_RULES = [(re.compile(pattern), replacement) for pattern, replacement in (
+    (r'layer(\d+)\.0\.proj\.(weight|bias)',
+     lambda m: _stage(m, f'patch_embed.projection.{m.group(2)}')),
+    (r'layer(\d+)\.0\.norm_embed\.(weight|bias)',
+     lambda m: _stage(m, f'patch_embed.norm.{m.group(2)}')),
+    (r'layer(\d+)\.0\.(' + '|'.join(_EMBED) + ')',
+     lambda m: _stage(m, _EMBED[m.group(2)])),
+    (r'layer(\d+)\.(\d+)\.norm\.(weight|bias)',
+     lambda m: _block(m, f'norm{2 - int(m.group(2)) % 2}.{m.group(3)}',
+                      mlp=int(m.group(2)) % 2 == 0)),
+    (rf'layer(\d+)\.(\d+)\.attn\.({_ATTN})\.(weight|bias)',
+     lambda m: _block(m, f'attn.{m.group(3)}.{m.group(4)}', mlp=False)),
+    (rf'layer(\d+)\.(\d+)\.attn\.({_ATTN_TABLES})',
+     lambda m: _block(m, f'attn.{m.group(3)}', mlp=False)),
+    (r'layer(\d+)\.(\d+)\.attn\.relative_position_index', _recomputed),
+    (r'layer(\d+)\.(\d+)\.mlp\.fc1\.(weight|bias)',
+     lambda m: _block(m, f'ffn.layers.0.0.{m.group(3)}', mlp=True)),
+    (r'layer(\d+)\.(\d+)\.mlp\.fc2\.(weight|bias)',
+     lambda m: _block(m, f'ffn.layers.1.{m.group(3)}', mlp=True)),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+)]
+
+
+def split_source(checkpoint) -> Tuple[Dict[str, torch.Tensor], bool]:
+    """The official tensors without wrappers and prefixes, and whether they
     came from a detectron2 detection checkpoint."""
     state_dict = unwrap_state_dict(checkpoint, wrappers=('net', 'model',
                                                          'state_dict'))
@@ -84,119 +123,96 @@ def _num_stages(state_dict) -> int:
     return max(stages)
 
 
-def convert_backbone(state_dict: Dict[str, torch.Tensor],
-                     num_stages: Optional[int] = None
-                     ) -> Tuple['OrderedDict', 'OrderedDict']:
-    """Map official MsViT tensors (no ``module.`` prefix) to ours.
+def convert_key(key: str, num_stages: int) -> Union[str, None]:
+    """The mmpretrain key of an official MsViT key (see the module
+    docstring). The fused ``attn.qkv`` and the ``*_global`` projections keep
+    their names here; :func:`convert` splits and checks them."""
+    if re.fullmatch(r'norm\.(weight|bias)', key):
+        return f'backbone.norm{num_stages - 1}.{key[len("norm."):]}'
+    return key_by_rules(key, _RULES, 'ViL (MsViT)')
 
-    Returns:
-        (backbone, head): the ``ViL`` state dict and the classifier head
-        (``fc.weight``/``fc.bias``, empty when the source has none).
 
-    Raises:
-        CheckpointMismatchError: for a key that no rule knows, or shared
-            global/local projections that differ (a ``SHARE_W=False``
-            model, which ``ViL`` does not implement).
-    """
-    if num_stages is None:
-        num_stages = _num_stages(state_dict)
-    backbone, head, unknown = OrderedDict(), OrderedDict(), []
+def _split_fused(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
+    """Split ``attn.qkv`` into ``query`` and ``kv``, drop the ``*_global``
+    projections after checking that they equal the shared ones (the
+    released ``SHARE_W=True`` models) and the empty global position tables
+    of stages without global tokens."""
+    out = OrderedDict()
     shared = {}
     for key, value in state_dict.items():
-        m = re.fullmatch(r'layer(\d+)\.(\d+)\.(.+)', key)
+        m = re.fullmatch(r'(.+\.attn\.)(qkv|query_global|kv_global|'
+                         r'proj_global)\.(weight|bias)', key)
+        if key.endswith('.pos_embed_global') and value.numel() == 0:
+            continue
         if m is None:
-            if key.startswith('norm.'):
-                backbone[f'norm{num_stages - 1}.' + key[5:]] = value
-            elif key.startswith('head.'):
-                head['fc.' + key[5:]] = value
-            else:
-                unknown.append(key)
-            continue
-        stage, index, rest = int(m.group(1)) - 1, int(m.group(2)), m.group(3)
-        base = f'stages.{stage}.'
-        if index == 0:
-            name, _, leaf = rest.partition('.')
-            if name not in _EMBED_RULES:
-                unknown.append(key)
-            elif name == 'cls_pos_embed' and value.numel() == 0:
-                continue
-            elif name in ('proj', 'norm_embed'):
-                backbone[base + _EMBED_RULES[name] + '.' + leaf] = value
-            else:
-                backbone[base + _EMBED_RULES[name]] = value
-            continue
-        block = base + f'blocks.{(index - 1) // 2}.'
-        if index % 2 == 0:  # MLP block
-            rest = re.sub(r'^norm\.', 'norm2.', rest)
-            rest = re.sub(r'^mlp\.fc1\.', 'ffn.layers.0.0.', rest)
-            rest = re.sub(r'^mlp\.fc2\.', 'ffn.layers.1.', rest)
-            if not rest.startswith(('norm2.', 'ffn.')):
-                unknown.append(key)
-                continue
-            backbone[block + rest] = value
-            continue
-        if rest.startswith('norm.'):
-            backbone[block + 'norm1.' + rest[5:]] = value
-            continue
-        name, _, leaf = rest[len('attn.'):].partition('.')
-        if not rest.startswith('attn.'):
-            unknown.append(key)
-        elif name == 'qkv':
+            out[key] = value
+        elif m.group(2) == 'qkv':
             dim = value.shape[0] // 3
-            backbone[block + 'attn.query.' + leaf] = value[:dim]
-            backbone[block + 'attn.kv.' + leaf] = value[dim:]
-        elif name in _SHARED:
-            shared[block + f'attn.{_SHARED[name]}.' + leaf] = (key, value)
-        elif name == 'relative_position_index':
-            continue
-        elif name in _ATTN_KEEP:
-            backbone[block + rest] = value
+            out[f'{m.group(1)}query.{m.group(3)}'] = value[:dim]
+            out[f'{m.group(1)}kv.{m.group(3)}'] = value[dim:]
         else:
-            unknown.append(key)
-    if unknown:
-        raise CheckpointMismatchError(
-            f'Unknown keys for an official ViL checkpoint ({len(unknown)}): '
-            f'{unknown[:20]}')
+            local = f'{m.group(1)}{m.group(2)[:-len("_global")]}.' \
+                f'{m.group(3)}'
+            shared[local] = (key, value)
     for ours, (key, value) in shared.items():
-        local = backbone.get(ours)
+        local = out.get(ours)
         if local is None or local.shape != value.shape or not torch.equal(
                 local, value):
             raise CheckpointMismatchError(
                 f'{key} differs from the local projection it should share '
                 f'({ours}); ViL implements the released SHARE_W=True models '
                 'only.')
-    return backbone, head
+    return out
 
 
-def convert(checkpoint) -> Tuple['OrderedDict', bool]:
+def convert(checkpoint,
+            *,
+            arch: Union[str, dict, None] = None,
+            validate: bool = True,
+            img_size: Union[int, Tuple[int, int]] = 224,
+            **model_kwargs) -> 'OrderedDict':
     """Convert a loaded official file.
 
+    Args:
+        checkpoint (dict): What ``torch.load`` returned: a classification
+            (``{'net': ...}``) or a detectron2 (``{'model': ...}``) file.
+        arch (str | dict, optional): The ``ViL`` arch (a name, a dict or an
+            official arch string). ViL cannot read it from the weights (the
+            head counts of APE models are in no tensor), so ``validate``
+            needs it. Defaults to None.
+        validate (bool): Check every key and shape against ``ViL(arch,
+            img_size=img_size, **model_kwargs)`` (and, for classification
+            files, that the head is there). Defaults to True.
+        img_size (int | tuple): The size the official position tables were
+            built for. Defaults to 224.
+        **model_kwargs: Further ``ViL`` arguments of the official model
+            (``pos_embed``, ``attn_types``, ``num_global_tokens``).
+
     Returns:
-        (state_dict, is_detection): an mmpretrain classifier state dict
-        (``backbone.*`` and ``head.fc.*``) for classification checkpoints;
-        for detectron2 checkpoints the backbone only (``backbone.*``; the
-        unused 1000-class head of the detection backbone is dropped), ready
-        for ``init_cfg=dict(type='Pretrained', prefix='backbone.')``.
+        OrderedDict: an mmpretrain classifier state dict (``backbone.*``
+        and ``head.fc.*``) for classification checkpoints; for detectron2
+        checkpoints the backbone only (``backbone.*``), ready for
+        ``init_cfg=dict(type='Pretrained', prefix='backbone.')``.
     """
-    state_dict, is_detection = _split_source(checkpoint)
-    backbone, head = convert_backbone(state_dict)
+    state_dict, is_detection = split_source(checkpoint)
+    converted = rename_keys(
+        state_dict, partial(convert_key, num_stages=_num_stages(state_dict)),
+        'ViL (MsViT)')
+    converted = _split_fused(converted)
     if is_detection:
-        head = OrderedDict()
-    return to_classifier_state_dict(backbone, head), is_detection
-
-
-def check_converted(state_dict: Dict[str, torch.Tensor], vil_kwargs: dict,
-                    is_detection: bool = False) -> None:
-    """Raise :class:`CheckpointMismatchError` unless the converted
-    ``backbone.*`` tensors fit ``ViL(**vil_kwargs)`` exactly (and, for a
-    classification checkpoint, a head is present)."""
-    from vit_backbones.models.backbones.vil import ViL
-    with torch.device('meta'):
-        model = ViL(out_indices=-1, out_norms=True, **vil_kwargs)
-    backbone = OrderedDict((k[len('backbone.'):], v)
-                           for k, v in state_dict.items()
-                           if k.startswith('backbone.'))
-    check_state_dict(backbone, model, 'converted ViL checkpoint')
-    if not is_detection and 'head.fc.weight' not in state_dict:
-        raise CheckpointMismatchError(
-            'The classification checkpoint has no head.')
+        # The unused 1000-class head of the detection backbone.
+        converted = OrderedDict((k, v) for k, v in converted.items()
+                                if not k.startswith('head.'))
+    if validate:
+        if arch is None:
+            raise ValueError(
+                'ViL cannot read its arch from the weights: pass arch (a '
+                'name such as "tiny" or the official arch string) to '
+                'validate the conversion, or validate=False.')
+        from vit_backbones.models.backbones.vil import ViL
+        with torch.device('meta'):
+            model = ViL(arch, img_size=img_size, out_indices=-1,
+                        **model_kwargs)
+        check_classifier(converted, model, 'ViL',
+                         require_head=not is_detection)
+    return converted

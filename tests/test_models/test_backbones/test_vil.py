@@ -289,29 +289,6 @@ def test_with_cp_same_outputs_and_grads():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_frozen_stages_and_norm_eval():
-    model = ViL(TINY, out_indices=(0, 1, 2, 3), frozen_stages=2,
-                norm_eval=True)
-    model.train()
-    first = model.stages[0]
-    assert not first.patch_embed.training
-    assert not first.global_tokens.requires_grad
-    for stage in model.stages[:2]:
-        assert not stage.training
-        assert all(not p.requires_grad for p in stage.parameters())
-    for i in (0, 1):
-        assert not getattr(model, f'norm{i}').weight.requires_grad
-    for stage in model.stages[2:]:
-        assert stage.training
-        assert all(p.requires_grad for p in stage.parameters())
-    assert model.norm2.weight.requires_grad
-    stem_only = ViL(TINY, frozen_stages=0).train()
-    assert not stem_only.stages[0].patch_embed.projection.weight.requires_grad
-    assert stem_only.stages[0].blocks[0].attn.query.weight.requires_grad
-    with pytest.raises(ValueError, match='frozen_stages'):
-        ViL(TINY, frozen_stages=5)
-
-
 def test_get_layer_depth():
     model = ViL(TINY)
     num_layers = sum(TINY['depths']) + 2

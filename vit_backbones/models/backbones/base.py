@@ -1,11 +1,27 @@
-"""What the four backbones share: arch lookup, freezing, ``norm_eval`` and
-gradient checkpointing (see ``shared/specs/backbone-contract.md``)."""
-from typing import Callable, Iterable, List, Sequence, Union
+"""What the four backbones share: the public surface of the backbone
+contract (``docs/backbone_contract.md``).
 
+:class:`VitBackbone` holds the behaviour that must be the same in every
+network: the init order, ``frozen_stages``, ``norm_eval``, gradient
+checkpointing, ``out_type`` and the per-output norms. The helpers
+:func:`resolve_arch`, :func:`normalize_indices` and
+:func:`renamed_argument` parse the constructor arguments the same way
+everywhere.
+"""
+import warnings
+from contextlib import contextmanager, nullcontext
+from typing import (Callable, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
+
+import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
+from mmpretrain.models.utils import build_norm_layer
+
+# Old ``out_type`` names, kept working with a warning.
+_OUT_TYPE_ALIASES = {'avg_token': 'avg_featmap'}
 
 
 def resolve_arch(arch: Union[str, dict], arch_zoo: dict,
@@ -33,10 +49,22 @@ def resolve_arch(arch: Union[str, dict], arch_zoo: dict,
     return dict(arch)
 
 
-def normalize_indices(indices: Union[int, Sequence[int]], length: int,
-                      what: str = 'out_indices') -> List[int]:
-    """Turn an int or a sequence (negative values allowed) into a sorted
-    list of indices in ``[0, length)``; raise ``ValueError`` otherwise."""
+def normalize_indices(indices: Union[int, Sequence[int]],
+                      length: int,
+                      what: str = 'out_indices',
+                      sort: bool = True,
+                      unique: bool = True) -> List[int]:
+    """Turn an int or a sequence (negative values allowed) into a list of
+    indices in ``[0, length)``; raise ``ValueError`` otherwise.
+
+    Args:
+        indices (int | Sequence[int]): the indices.
+        length (int): how many entries there are.
+        what (str): the argument's name, for the messages.
+            Defaults to 'out_indices'.
+        sort (bool): sort the result. Defaults to True.
+        unique (bool): refuse duplicates. Defaults to True.
+    """
     if isinstance(indices, int):
         indices = [indices]
     result = []
@@ -46,28 +74,84 @@ def normalize_indices(indices: Union[int, Sequence[int]], length: int,
             raise ValueError(f'{what} entry {index} is out of range for '
                              f'{length} entries.')
         result.append(i)
-    if len(set(result)) != len(result):
+    if unique and len(set(result)) != len(result):
         raise ValueError(f'{what} {tuple(indices)} has duplicates.')
-    return sorted(result)
+    return sorted(result) if sort else result
+
+
+def renamed_argument(owner: str, old_name: str, old_value, new_name: str,
+                     new_value, convert: Callable = lambda value: value):
+    """The value of an argument that was renamed.
+
+    ``old_value`` is ``None`` when the old name was not given; otherwise a
+    ``FutureWarning`` says what to write instead and ``convert(old_value)``
+    is returned. Giving both names is an error.
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise ValueError(f'{owner}: give {new_name!r} only; {old_name!r} is '
+                         'its deprecated name.')
+    new = convert(old_value)
+    warnings.warn(
+        f'{owner}: {old_name}={old_value!r} is deprecated, write '
+        f'{new_name}={new!r}.', FutureWarning, stacklevel=3)
+    return new
+
+
+@contextmanager
+def _keep_batchnorm_stats(module: nn.Module):
+    """Undo the running-statistics update of a recomputed forward.
+
+    Gradient checkpointing runs a block's forward again in training mode
+    during the backward; without this the BN running statistics would be
+    updated twice per step.
+    """
+    saved = [(m, m.running_mean.clone(), m.running_var.clone(),
+              m.num_batches_tracked.clone()) for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, mean, var, count in saved:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
 
 
 class VitBackbone(BaseBackbone):
-    """Base of the four backbones: ``frozen_stages``, ``norm_eval`` and
-    ``with_cp`` with the semantics of the backbone contract.
+    """Base of the four backbones.
 
-    ``frozen_stages`` follows mmdet's ResNet/Swin: ``-1`` freezes nothing,
-    ``0`` the stem, ``i`` the stem and the first ``i`` stages with their
-    output norms. Subclasses say what a stage is by implementing
-    :meth:`frozen_parts`.
+    What it gives every network, with one meaning:
+
+    * ``frozen_stages`` as in mmdet's ResNet/Swin: ``-1`` freezes nothing,
+      ``0`` the stem, ``i`` the stem and the first ``i`` stages with their
+      output norms. Subclasses say what a stage is in :meth:`frozen_parts`.
+    * ``norm_eval``: BatchNorm layers stay in eval mode while training.
+    * ``with_cp``: per-block ``torch.utils.checkpoint`` (non-reentrant)
+      through :meth:`checkpointed`; BN running statistics are updated once
+      per step, not again by the recomputation.
+    * The init order: :meth:`init_official_weights` (the official
+      initialisation), then ``init_cfg`` of any type; a ``Pretrained`` load
+      comes last, so it is never overwritten, and a second
+      ``init_weights`` call changes nothing.
+    * ``out_type`` (:attr:`OUT_TYPES` lists what a network supports) and
+      the per-output norms ``norm{i}`` of ``out_norm_cfg``
+      (:meth:`add_out_norms`).
 
     Args:
-        num_stages (int): the largest valid ``frozen_stages``.
-        frozen_stages (int): see above. Defaults to -1.
-        norm_eval (bool): keep BatchNorm layers in eval mode while training
+        num_stages (int): The largest valid ``frozen_stages``.
+        frozen_stages (int): See above. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training
             (only BN has running statistics). Defaults to False.
-        with_cp (bool): gradient checkpointing per block
-            (``use_reentrant=False``), for memory. Defaults to False.
+        with_cp (bool): Gradient checkpointing per block, for memory.
+            Defaults to False.
+        init_cfg (dict | list[dict], optional): Applied after the official
+            initialisation. Defaults to None.
     """
+    #: The ``out_type`` values a network supports.
+    OUT_TYPES: Tuple[str, ...] = ('featmap', 'avg_featmap')
 
     def __init__(self,
                  num_stages: int,
@@ -84,6 +168,60 @@ class VitBackbone(BaseBackbone):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
 
+    # ------------------------------------------------------------------
+    # Outputs
+    # ------------------------------------------------------------------
+    def resolve_out_type(self, out_type: str) -> str:
+        """Check ``out_type`` against :attr:`OUT_TYPES`; old names
+        (``'avg_token'``) are mapped to the new ones with a warning."""
+        name = type(self).__name__
+        if out_type in _OUT_TYPE_ALIASES:
+            new = _OUT_TYPE_ALIASES[out_type]
+            warnings.warn(
+                f'{name}: out_type={out_type!r} is deprecated, write '
+                f'out_type={new!r}.', FutureWarning, stacklevel=3)
+            out_type = new
+        if out_type not in self.OUT_TYPES:
+            raise ValueError(f'{name} out_type must be one of '
+                             f'{self.OUT_TYPES}, got {out_type!r}.')
+        return out_type
+
+    def add_out_norms(self, out_norm_cfg: Optional[dict],
+                      channels: Sequence[Tuple[int, int]]) -> None:
+        """Add a norm ``norm{i}`` of ``c`` channels for each ``(i, c)`` of
+        ``channels`` (nothing when ``out_norm_cfg`` is None)."""
+        self.out_norm_cfg = out_norm_cfg
+        if out_norm_cfg is None:
+            return
+        for index, num in channels:
+            self.add_module(f'norm{index}',
+                            build_norm_layer(out_norm_cfg, num))
+
+    def out_norm(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """``norm{index}(x)``, or ``x`` where that output has no norm."""
+        norm = getattr(self, f'norm{index}', None)
+        return x if norm is None else norm(x)
+
+    # ------------------------------------------------------------------
+    # Weights
+    # ------------------------------------------------------------------
+    def init_official_weights(self) -> None:
+        """The official initialisation of the network (subclasses)."""
+
+    def init_weights(self):
+        """The official initialisation, then ``init_cfg``.
+
+        ``BaseModule.init_weights`` applies ``init_cfg`` (a ``Pretrained``
+        checkpoint after any other entry) and logs what happened; it does
+        nothing on a second call, and neither does the official init.
+        """
+        if not self._is_init:
+            self.init_official_weights()
+        super().init_weights()
+
+    # ------------------------------------------------------------------
+    # Training features
+    # ------------------------------------------------------------------
     def frozen_parts(self, stage: int) -> list:
         """Modules and parameters frozen with ``stage`` (0 is the stem)."""
         raise NotImplementedError
@@ -109,10 +247,19 @@ class VitBackbone(BaseBackbone):
                     module.eval()
         return self
 
-    def checkpointed(self, fn: Callable, *args):
-        """Call ``fn(*args)``, through ``torch.utils.checkpoint`` when
-        ``with_cp`` is set and gradients flow."""
-        if self.with_cp and self.training and any(
-                getattr(a, 'requires_grad', False) for a in args):
-            return cp.checkpoint(fn, *args, use_reentrant=False)
-        return fn(*args)
+    def checkpointed(self, block: nn.Module, *args):
+        """Call ``block(*args)``, through ``torch.utils.checkpoint`` when
+        ``with_cp`` is set, the model trains and gradients are enabled."""
+        if not (self.with_cp and self.training and torch.is_grad_enabled()):
+            return block(*args)
+        has_bn = any(
+            isinstance(m, _BatchNorm) and m.track_running_stats
+            for m in block.modules())
+        context_fn = cp.noop_context_fn
+        if has_bn:
+
+            def context_fn():
+                return nullcontext(), _keep_batchnorm_stats(block)
+
+        return cp.checkpoint(
+            block, *args, use_reentrant=False, context_fn=context_fn)

@@ -3,21 +3,19 @@ small datasets (Lu et al., NeurIPS 2022), as an mmpretrain backbone with a
 simple feature pyramid for dense tasks."""
 import math
 from collections import OrderedDict
-from contextlib import contextmanager, nullcontext
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (SimpleFeaturePyramid, check_input,
-                     scaled_dot_product_attention)
+from ..utils import (MultiheadSelfAttention, SimpleFeaturePyramid,
+                     check_input)
 from .base import VitBackbone, normalize_indices, resolve_arch
 
 
@@ -106,7 +104,7 @@ class SOPE(nn.Module):
         return x.flatten(2).transpose(1, 2), hw
 
 
-class HeadTokenAttention(nn.Module):
+class HeadTokenAttention(MultiheadSelfAttention):
     """HI-MHSA: multi-head self-attention with head tokens.
 
     Before attention, each head's channel group is averaged over all tokens
@@ -116,16 +114,24 @@ class HeadTokenAttention(nn.Module):
     that are layer-normalised (``head_norm``, eps 1e-5 as officially, not
     the 1e-6 of the other LayerNorms) and passed through GELU; a learnable
     head embedding (``head_embed``, official name ``attn.pos_embed``) is
-    added. These ``num_heads`` head tokens join the sequence for an ordinary
-    multi-head attention; afterwards their mean is added to the class token
-    and they are dropped. They are rebuilt in every block.
+    added. These ``num_heads`` head tokens join the sequence for the
+    ordinary multi-head attention of :class:`MultiheadSelfAttention`;
+    afterwards their mean is added to the class token and they are
+    dropped. They are rebuilt in every block.
 
     Args:
-        embed_dims (int): channels ``C``.
-        num_heads (int): heads ``h``; ``C`` must be divisible by it.
-        qkv_bias (bool): bias of the qkv projection.
-        attn_drop (float): attention dropout.
-        proj_drop (float): dropout after the output projection.
+        embed_dims (int): The channels ``C``.
+        num_heads (int): The heads ``h``; ``C`` must be divisible by it.
+        qkv_bias (bool): The bias of the qkv projection. Defaults to True.
+        attn_drop (float): Attention dropout. Defaults to 0.
+        proj_drop (float): Dropout after the output projection.
+            Defaults to 0.
+
+    Examples:
+        >>> import torch
+        >>> attn = HeadTokenAttention(embed_dims=64, num_heads=4)
+        >>> attn(torch.rand(2, 1 + 16, 64)).shape
+        torch.Size([2, 17, 64])
     """
 
     def __init__(self,
@@ -134,17 +140,8 @@ class HeadTokenAttention(nn.Module):
                  qkv_bias: bool = True,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.):
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims {embed_dims} must be divisible by '
-                             f'num_heads {num_heads}.')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.head_dims = embed_dims // num_heads
-        self.attn_drop = attn_drop
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
+        super().__init__(embed_dims, num_heads, qkv_bias, attn_drop,
+                         proj_drop)
         self.head_proj = nn.Linear(self.head_dims, embed_dims)
         self.head_norm = nn.LayerNorm(self.head_dims, eps=1e-5)
         self.head_embed = nn.Parameter(torch.zeros(1, num_heads, embed_dims))
@@ -160,14 +157,8 @@ class HeadTokenAttention(nn.Module):
         return tokens + self.head_embed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        h, d = self.num_heads, self.head_dims
-        x = torch.cat([x, self.head_tokens(x)], dim=1)
-        qkv = self.qkv(x).reshape(b, n + h, 3, h, d).permute(2, 0, 3, 1, 4)
-        out = scaled_dot_product_attention(
-            qkv[0], qkv[1], qkv[2],
-            dropout_p=self.attn_drop if self.training else 0.)
-        out = self.proj(out.transpose(1, 2).reshape(b, n + h, c))
+        n, h = x.shape[1], self.num_heads
+        out = self.attend(torch.cat([x, self.head_tokens(x)], dim=1))
         tokens, heads = out.split([n, h], dim=1)
         cls_token = tokens[:, :1] + heads.mean(dim=1, keepdim=True)
         out = torch.cat([cls_token, tokens[:, 1:]], dim=1)
@@ -252,26 +243,6 @@ class DHVTBlock(nn.Module):
         x = x + self.drop_path(self.attn(self.ln1(x)))
         x = x + self.drop_path(self.ffn(self.ln2(x), hw))
         return x
-
-
-@contextmanager
-def _keep_batchnorm_stats(module: nn.Module):
-    """Undo the running-statistics update of a recomputed forward.
-
-    Gradient checkpointing runs a block's forward twice in training mode;
-    without this the BN running statistics would be updated twice per step.
-    """
-    saved = [(m, m.running_mean.clone(), m.running_var.clone(),
-              m.num_batches_tracked.clone()) for m in module.modules()
-             if isinstance(m, _BatchNorm) and m.track_running_stats]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for m, mean, var, count in saved:
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
 
 
 @MODELS.register_module()
@@ -426,7 +397,7 @@ class DHVT(VitBackbone):
             dict(embed_dims=384, num_layers=12, num_heads=6, patch_size=16)),
     }
     essential_keys = {'embed_dims', 'num_layers', 'num_heads', 'patch_size'}
-    OUT_TYPES = ('cls_token', 'featmap')
+    OUT_TYPES = ('cls_token', 'featmap', 'avg_featmap')
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny-in1k-p16',
@@ -465,11 +436,9 @@ class DHVT(VitBackbone):
         self.patch_size = settings['patch_size']
         self.in_channels = in_channels
         self._stage_ends = stage_ends
+        self.min_size = (self.patch_size, self.patch_size)
 
-        if out_type not in self.OUT_TYPES:
-            raise ValueError(f'Unsupported out_type {out_type!r}; choose '
-                             f'from {self.OUT_TYPES}.')
-        self.out_type = out_type
+        self.out_type = self.resolve_out_type(out_type)
         self.out_indices = normalize_indices(out_indices, num_layers)
         if pyramid_scales is not None:
             if out_type != 'featmap':
@@ -507,12 +476,11 @@ class DHVT(VitBackbone):
         self.final_norm = final_norm
         if final_norm:
             self.ln1 = build_norm_layer(layer_norm_cfg, self.embed_dims)
-        self.out_norm_cfg = out_norm_cfg
-        if out_norm_cfg is not None:
-            for i in self.out_indices:
-                self.add_module(f'norm{i}',
-                                build_norm_layer(out_norm_cfg,
-                                                 self.embed_dims))
+        self.add_out_norms(out_norm_cfg, [
+            (i, self.embed_dims) for i in self.out_indices
+            if not (i == num_layers - 1 and final_norm)
+        ])
+        self.pyramid = None
         if self.pyramid_scales is not None:
             self.pyramid = SimpleFeaturePyramid(
                 self.embed_dims,
@@ -530,15 +498,10 @@ class DHVT(VitBackbone):
         return sorted({max(0, e) for e in ends})
 
     # ------------------------------------------------------------------ init
-    def init_weights(self):
-        initialised = self._is_init
-        super().init_weights()
-        init_cfgs = self.init_cfg if isinstance(self.init_cfg,
-                                                list) else [self.init_cfg]
-        if initialised or any(
-                isinstance(c, dict) and c.get('type') == 'Pretrained'
-                for c in init_cfgs):
-            return
+    def init_official_weights(self):
+        """Linears, the class token and the head embeddings trunc-normal
+        (0.02) with zero biases, norms 1/0; convolutions keep PyTorch's
+        default, as in the official code."""
         trunc_normal_(self.cls_token, std=.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -553,58 +516,33 @@ class DHVT(VitBackbone):
                 trunc_normal_(m.head_embed, std=.02)
 
     # --------------------------------------------------------------- forward
-    def _run_layer(self, layer: DHVTBlock, x: torch.Tensor,
-                   hw: Tuple[int, int]) -> torch.Tensor:
-        if self.with_cp and self.training and torch.is_grad_enabled():
-            return cp.checkpoint(
-                layer, x, hw, use_reentrant=False,
-                context_fn=lambda: (nullcontext(),
-                                    _keep_batchnorm_stats(layer)))
-        return layer(x, hw)
-
     def forward(self, x: torch.Tensor) -> tuple:
-        check_input(x, self.in_channels, (self.patch_size, self.patch_size),
-                    'DHVT')
-        in_hw = x.shape[-2:]
+        check_input(x, self.in_channels, self.min_size, 'DHVT')
+        image_size = x.shape[-2:]
         x, hw = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         outs = []
         last = self.num_layers - 1
-        for i, layer in enumerate(self.layers):
-            x = self._run_layer(layer, x, hw)
+        for i, layer in enumerate(self.layers[:self.out_indices[-1] + 1]):
+            x = self.checkpointed(layer, x, hw)
             if i == last and self.final_norm:
                 x = self.ln1(x)
             if i in self.out_indices:
-                outs.append(self._format_output(x, i, hw, in_hw))
+                outs.append(self._format_output(x, i, hw))
+        if self.pyramid is not None:
+            outs = self.pyramid(outs, image_size,
+                                [self.patch_size] * len(outs))
         return tuple(outs)
 
     def _format_output(self, x: torch.Tensor, index: int,
-                       hw: Tuple[int, int], in_hw) -> torch.Tensor:
+                       hw: Tuple[int, int]) -> torch.Tensor:
         if self.out_type == 'cls_token':
-            out = x[:, 0]
-            if self.out_norm_cfg is not None:
-                out = getattr(self, f'norm{index}')(out)
-            return out
-        tokens = x[:, 1:]
-        if self.out_norm_cfg is not None:
-            tokens = getattr(self, f'norm{index}')(tokens)
+            return self.out_norm(index, x[:, 0])
+        tokens = self.out_norm(index, x[:, 1:])
+        if self.out_type == 'avg_featmap':
+            return tokens.mean(dim=1)
         b, _, c = tokens.shape
-        out = tokens.transpose(1, 2).reshape(b, c, hw[0], hw[1])
-        if self.pyramid_scales is None:
-            return out
-        k = self.out_indices.index(index)
-        scale = self.pyramid_scales[k]
-        if scale < 1:
-            # Replicating the last row/column makes the max-pool keep an
-            # odd grid's border (ceil_mode) without changing other values.
-            factor = int(round(1 / scale))
-            pad_h, pad_w = (-hw[0]) % factor, (-hw[1]) % factor
-            if pad_h or pad_w:
-                out = F.pad(out, (0, pad_w, 0, pad_h), mode='replicate')
-        out = self.pyramid.ops[k](out)
-        height = math.ceil(in_hw[0] * scale / self.patch_size)
-        width = math.ceil(in_hw[1] * scale / self.patch_size)
-        return out[:, :, :height, :width]
+        return tokens.transpose(1, 2).reshape(b, c, hw[0], hw[1])
 
     # ------------------------------------------------------------- training
     def frozen_parts(self, stage: int) -> list:
@@ -613,11 +551,7 @@ class DHVT(VitBackbone):
         first = self._stage_ends[stage - 2] + 1 if stage > 1 else 0
         end = self._stage_ends[stage - 1]
         parts = [self.layers[i] for i in range(first, end + 1)]
-        if self.out_norm_cfg is not None:
-            parts += [
-                getattr(self, f'norm{i}') for i in self.out_indices
-                if first <= i <= end
-            ]
+        parts += [getattr(self, f'norm{i}', None) for i in range(first, end + 1)]
         if end == self.num_layers - 1 and self.final_norm:
             parts.append(self.ln1)
         return parts

@@ -7,7 +7,7 @@ Convolutional Neural Networks"). Official code: https://github.com/yun-liu/HAT-N
 """
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule, ModuleList
+from mmengine.model.weight_init import constant_init, trunc_normal_init
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
@@ -316,13 +317,6 @@ class HATNetStage(BaseModule):
         self.downsample = downsample
         self.blocks = ModuleList(blocks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.downsample is not None:
-            x = self.downsample(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
 
 @MODELS.register_module()
 class HATNet(VitBackbone):
@@ -481,6 +475,7 @@ class HATNet(VitBackbone):
                  grid_sizes: Sequence[int] = (8, 7, 7, 1),
                  ds_ratios: Sequence[int] = (8, 4, 2, 1),
                  out_indices: Union[int, Sequence[int]] = (3, ),
+                 out_type: str = 'featmap',
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  norm_cfg: dict = _GN,
@@ -489,14 +484,7 @@ class HATNet(VitBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg=[
-                     dict(
-                         type='TruncNormal',
-                         layer=['Conv2d', 'Linear'],
-                         std=.02,
-                         bias=0.),
-                     dict(type='Constant', layer='GroupNorm', val=1., bias=0.)
-                 ]):
+                 init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(
             num_stages=self.num_stages,
             frozen_stages=frozen_stages,
@@ -528,8 +516,9 @@ class HATNet(VitBackbone):
                              f'multiples of head_dim {self.head_dim}.')
         self.in_channels = in_channels
         self.out_indices = normalize_indices(out_indices, self.num_stages)
-        self.num_features = self.embed_dims
-        self.out_channels = tuple(self.embed_dims[i] for i in self.out_indices)
+        self.out_type = self.resolve_out_type(out_type)
+        self.num_features = [self.embed_dims[i] for i in self.out_indices]
+        self.out_channels = self.num_features
 
         self.patch_embed = nn.Sequential(
             OrderedDict([
@@ -571,14 +560,18 @@ class HATNet(VitBackbone):
                                               self.embed_dims[i], norm_cfg)
             self.stages.append(HATNetStage(blocks, downsample))
 
-        for i in self.out_indices:
-            if out_norm_cfg is None:
-                norm = nn.Identity()
-            else:
-                norm = build_norm_layer(out_norm_cfg, self.embed_dims[i])
-            self.add_module(f'norm{i}', norm)
-
+        self.add_out_norms(out_norm_cfg,
+                           [(i, self.embed_dims[i]) for i in self.out_indices])
         self._freeze_stages()
+
+    def init_official_weights(self):
+        """Conv and linear weights trunc-normal(0.02) with zero biases,
+        GroupNorms 1/0 (the official ``_init_weights``)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                trunc_normal_init(m, std=.02, bias=0.)
+            elif isinstance(m, nn.GroupNorm):
+                constant_init(m, val=1., bias=0.)
 
     def frozen_parts(self, stage: int) -> list:
         if stage == 0:
@@ -592,13 +585,16 @@ class HATNet(VitBackbone):
         check_input(x, self.in_channels, self.min_size, 'HATNet')
         x = self.patch_embed(x)
         outs = []
-        for i, stage in enumerate(self.stages):
+        for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
             if stage.downsample is not None:
                 x = stage.downsample(x)
             for block in stage.blocks:
                 x = self.checkpointed(block, x)
             if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x))
+                out = self.out_norm(i, x)
+                if self.out_type == 'avg_featmap':
+                    out = out.mean(dim=(2, 3))
+                outs.append(out)
         return tuple(outs)
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):

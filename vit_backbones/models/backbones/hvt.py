@@ -18,11 +18,12 @@ from mmpretrain.models.utils import (build_norm_layer, resize_pos_embed,
                                      to_2tuple)
 from mmpretrain.registry import MODELS
 
-from ..utils import SimpleFeaturePyramid, check_input
-from ..utils.attention import scaled_dot_product_attention
-from .base import VitBackbone, resolve_arch
+from ..utils import (MultiheadSelfAttention, SimpleFeaturePyramid,
+                     check_input, resize_pos_embed_1d, square_grid_side)
+from .base import (VitBackbone, normalize_indices, renamed_argument,
+                   resolve_arch)
 
-__all__ = ['HVT', 'HVTBlock', 'HVTAttention', 'HVTPooling']
+__all__ = ['HVT', 'HVTBlock', 'HVTPooling']
 
 
 # head_dim is 64 in every official config: Ti = 192 / 3 heads, S = 384 / 6.
@@ -40,44 +41,6 @@ def pooled_size(size: int, kernel_size: int) -> int:
     """Grid side after a 2-D max-pool with stride 2 and padding
     ``kernel_size // 2`` (``ceil(size / 2)`` for odd kernels)."""
     return (size + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
-
-
-class HVTAttention(BaseModule):
-    """Global multi-head self-attention of an HVT block.
-
-    ``qkv`` and ``proj`` linears as in DeiT, scale ``head_dim ** -0.5``; the
-    product runs through the package's
-    :func:`~vit_backbones.models.utils.attention.scaled_dot_product_attention`
-    (fused SDPA, explicit matmuls while FLOPs are counted).
-    """
-
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.,
-                 proj_drop: float = 0.,
-                 init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
-                             f'by num_heads ({num_heads}).')
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.attn_drop = attn_drop
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads,
-                                  C // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        x = scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_drop if self.training else 0.)
-        x = x.transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
 
 
 class HVTBlock(BaseModule):
@@ -110,7 +73,7 @@ class HVTBlock(BaseModule):
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.ln1 = build_norm_layer(norm_cfg, embed_dims)
-        self.attn = HVTAttention(
+        self.attn = MultiheadSelfAttention(
             embed_dims,
             num_heads,
             qkv_bias=qkv_bias,
@@ -165,22 +128,11 @@ class HVTPooling(BaseModule):
         length = resolution if mode == '1d' else resolution[0] * resolution[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, length, embed_dims))
 
-    def out_resolution(self, resolution):
-        """The length (1-D) or grid (2-D) after pooling ``resolution``."""
-        if self.mode == '1d':
-            return pooled_length(resolution, self.kernel_size)
-        return tuple(pooled_size(s, self.kernel_size) for s in resolution)
-
     def resized_pos_embed(self, resolution) -> torch.Tensor:
         if resolution == self.resolution:
             return self.pos_embed
         if self.mode == '1d':
-            pos = F.interpolate(
-                self.pos_embed.transpose(1, 2).float(),
-                size=resolution,
-                mode='linear',
-                align_corners=False)
-            return pos.transpose(1, 2).to(self.pos_embed.dtype)
+            return resize_pos_embed_1d(self.pos_embed, resolution)
         return resize_pos_embed(
             self.pos_embed,
             self.resolution,
@@ -210,129 +162,89 @@ class HVTPooling(BaseModule):
 class HVT(VitBackbone):
     """Hierarchical Visual Transformer (HVT).
 
-    A DeiT-style plain ViT without class token that max-pools its token
-    sequence with stride 2 at the end of the first block of every stage and
-    adds a new learnable position embedding after each pool; the classifier
-    input is the mean of all tokens after the final LayerNorm (paper Eq. 6).
+    A DeiT-style ViT without class token that max-pools its tokens with
+    stride 2 at the end of the first block of every stage and adds a new
+    position embedding after each pool (:class:`HVTPooling`); the classifier
+    input is the mean of the tokens after the final LayerNorm.
+
     From `Scalable Vision Transformers with Hierarchical Pooling
-    <https://arxiv.org/abs/2103.10619>`_.
+    <https://arxiv.org/abs/2103.10619>`_ (ICCV 2021).
 
-    **Two pooling modes.**
-
-    * ``pool_mode='1d'``, the official model and the one of the released
-      weights: ``MaxPool1d(k=3, s=2, padding=0)`` over the raster token
-      sequence, channel-wise (196 -> 97 -> 48 -> 23 -> 11 tokens at 224).
-      The pooled sequence is not a 2-D grid (windows run across row ends).
-    * ``pool_mode='2d'``: ``MaxPool2d(k=3, s=2, p=1)`` on the token grid with
-      2-D stage position embeddings. ``arch='s-2-2d'`` is the paper's
-      HVT-S-2 (2D) of Table 9 (patch 8, pools after blocks 0 and 6), a
-      natively hierarchical model with strides 8/16/32. The paper gives no
-      code for it; the layout is the one that reproduces both of its numbers
-      (21.80M parameters with a 100-class head, 4.62 GFLOPs).
-
-    **Where we follow the official code rather than the paper**: a pooling
-    block is every block ``i`` with ``i % pool_block_width == 0``, so the
-    pool sits at the *end* of the *first* block of each stage and block 0
-    always pools (HVT-S-1 runs 11 blocks on 97 tokens); the pooling stride is
-    2 whatever ``pool_stride`` the official configs give; the stage position
-    embeddings are added after the pool without dropout; LayerNorms use
-    ``eps=1e-6``; the patch-embedding convolution keeps PyTorch's default
-    init (only linears and norms are re-initialised). HVT-S-0 (no pooling)
-    cannot be built by the official code but its checkpoint exists; here it
-    is ``arch='s-0'``. HVT-S-4 and "Scale HVT-Ti-4" are the same model and
-    checkpoint (``head_dim`` is always 64).
-
-    **Any input size.** The image is zero-padded at the bottom/right to a
-    multiple of the patch size (mmcv ``PatchEmbed`` with ``padding='corner'``).
-    The padding is less than one patch, so every token covers real pixels and
-    nothing needs masking: attention is global over all tokens, and the
-    2-D max-pool pads with ``-inf`` by itself. Output maps have
-    ``ceil(H / stride) x ceil(W / stride)`` cells. The patch position
-    embedding is resized bicubically to the patch grid (``resize_pos_embed``,
-    no extra tokens); in 1-D mode the pooled lengths are recomputed and each
-    stage embedding is interpolated linearly along the sequence, in 2-D mode
-    it is resized on its grid. Minimum input: one patch per side, and in 1-D
-    mode enough tokens for every pool (``ceil(H/P) * ceil(W/P) >= 3, 7, 15,
-    31`` for 1, 2, 3, 4 pools, e.g. 96x96 for HVT-S-4); maps that a pyramid
-    max-pools need at least 2 (or 4) cells per side. ``min_size`` holds the
-    per-side minimum and the error messages say what is needed.
-
-    **Outputs.** ``out_type='avg_token'`` (classification): per
-    ``out_indices`` entry the ``(B, C)`` mean of the block's tokens after the
-    final norm (last block) or ``norm{i}``; with the default
-    ``out_indices=-1`` this is exactly the official classifier input.
-    ``out_type='featmap'`` (dense tasks): per entry a ``(B, C, h, w)`` map of
-    the block's output, taken *before* that block's pooling:
-
-    * 1-D mode: the sequence is interpolated linearly back to the patch-grid
-      length and reshaped (paper Fig. 3), so every map has stride ``P``
-      (16); ``out_scales=(4, 2, 1, 0.5)`` turns four of them into strides
-      4/8/16/32 with :class:`SimpleFeaturePyramid` (deconv x4, deconv x2,
-      identity, max-pool); this is a heuristic (pooled tokens have no true
-      2-D position) that lets the released weights be fine-tuned on dense
-      tasks.
-    * 2-D mode: the grid itself, at stride ``P * 2 ** (pools before the
-      block)``: for ``s-2-2d`` block 0 is stride 8, blocks 1-6 stride 16,
-      blocks 7-11 stride 32. ``out_indices=(0, 0, 6, 11)`` with
-      ``out_scales=(2, 1, 1, 1)`` adds a deconvolved stride-4 level.
-
-    Every map has ``embed_dims`` channels (``num_features``/``out_channels``).
-    The entries of ``out_indices`` may repeat when ``out_scales`` tells the
-    copies apart; outputs follow the order of ``out_indices``. Blocks after
-    the last requested one are not run (under DDP their parameters then get
-    no gradient: request the last block or set ``find_unused_parameters``).
-
-    **Stages** (for ``frozen_stages``): the pooling stages. Stage ``s``
-    (1-based) holds the blocks from the one after the previous pool to the
-    ``s``-th pooling block, that block's pool with its position embedding
-    (as in the official code, where the pooling block owns it) and the
-    output norms of its blocks; the last stage runs to the end and holds the
-    final norm. HVT-S-1 has 2 stages (block 0; blocks 1-11), HVT-S-4 has 5,
-    HVT-S-0 1, ``s-2-2d`` 3 (the stride-8/16/32 resolution stages). Stage 0
-    is the stem (patch embedding and its position embedding). The pyramid
-    ops are never frozen.
+    ``pool_mode='1d'`` is the official model (the sequence is pooled, the
+    released weights); ``'2d'`` pools the token grid (``arch='s-2-2d'``,
+    the paper's HVT-S-2 (2D), natively strides 8/16/32). Dense outputs are
+    the outputs of blocks, taken before their pool: in 1-D mode stretched
+    back to the stride-``P`` patch grid, in 2-D mode the grid itself; a
+    :class:`SimpleFeaturePyramid` (``pyramid_scales``) rescales them. Any
+    input size works: the image is zero-padded to a multiple of the patch
+    size and every level at stride ``s`` has ``ceil(H/s) x ceil(W/s)``
+    cells. ``configs/hvt/README.md`` explains the pooling modes, the
+    stages, the minimum input and where the official code and the paper
+    differ.
 
     Args:
-        arch (str | dict): a name of :attr:`arch_zoo` or a dict with
+        arch (str | dict): A name of :attr:`arch_zoo` or a dict with
             ``embed_dims``, ``num_layers``, ``num_heads``, ``patch_size`` and
-            either ``pool_blocks`` (indices of the pooling blocks) or
+            ``pool_blocks`` (indices of the pooling blocks) or
             ``pool_block_width`` (the official setting, 0 for none);
             optional ``mlp_ratio`` (4) and ``pool_mode`` ('1d').
             Defaults to 's-1'.
-        img_size (int | tuple): the construction input size; position
-            embeddings are sized for it. Defaults to 224.
-        in_channels (int): image channels. Defaults to 3.
+        img_size (int | tuple): The input size the position embeddings are
+            built for; other sizes resize them. Defaults to 224.
+        in_channels (int): The image channels. Defaults to 3.
         pool_mode (str, optional): '1d' or '2d'; overrides the arch's.
-        pool_kernel_size (int): pooling kernel. Defaults to 3.
-        out_indices (int | Sequence[int]): blocks whose output is returned.
-            Defaults to -1.
-        out_type (str): 'avg_token' or 'featmap'. Defaults to 'avg_token'.
-        out_scales (Sequence[float], optional): one rescale factor per output
-            (from 4, 2, 1, 0.5, 0.25) applied by a
-            :class:`SimpleFeaturePyramid`; only with ``'featmap'``.
-        out_norms (bool): add a norm ``norm{i}`` per output block other than
-            the last one (which has the final norm). Off in the official
-            model; new layers when a classification checkpoint is loaded.
-            Defaults to False.
-        final_norm (bool): the final LayerNorm. Defaults to True.
-        qkv_bias (bool): Defaults to True.
-        drop_rate (float): dropout after the patch position embedding, the
+            Defaults to None.
+        pool_kernel_size (int): The pooling kernel. Defaults to 3.
+        out_indices (int | Sequence[int]): The blocks whose outputs are
+            returned, in this order; an entry may repeat when
+            ``pyramid_scales`` tells the copies apart. Defaults to -1.
+        out_type (str): ``'avg_featmap'`` (the ``(B, C)`` token mean, the
+            official classifier input) or ``'featmap'``.
+            Defaults to 'avg_featmap'.
+        pyramid_scales (Sequence[float], optional): One rescale factor per
+            output (from 4, 2, 1, 0.5, 0.25), ``'featmap'`` only.
+            Defaults to None.
+        out_norm_cfg (dict, optional): A norm ``norm{i}`` per output block,
+            except the last block when ``final_norm`` already normalises
+            it. Defaults to None (none, as the official model).
+        final_norm (bool): The final LayerNorm. Defaults to True.
+        qkv_bias (bool): The bias of the qkv projection. Defaults to True.
+        drop_rate (float): Dropout after the position embedding, the
             attention projection and in the FFN. Defaults to 0.
-        attn_drop_rate (float): Defaults to 0.
-        drop_path_rate (float): stochastic depth, linearly increasing from
-            0 over the blocks (official training: 0.1). Defaults to 0.1.
-        norm_cfg (dict): Defaults to ``dict(type='LN', eps=1e-6)``.
-        act_cfg (dict): FFN activation. Defaults to GELU.
-        pyramid_norm_cfg (dict): norm inside the pyramid's x4 branch.
+        attn_drop_rate (float): Attention dropout. Defaults to 0.
+        drop_path_rate (float): Stochastic depth of the last block, linear
+            from 0. Defaults to 0.1.
+        norm_cfg (dict): The LayerNorms.
+            Defaults to ``dict(type='LN', eps=1e-6)``.
+        act_cfg (dict): The FFN activation.
+            Defaults to ``dict(type='GELU')``.
+        pyramid_norm_cfg (dict): The norm inside the x4 pyramid branch.
             Defaults to ``dict(type='BN')``.
-        interpolate_mode (str): mode of the 2-D position-embedding resizing.
+        interpolate_mode (str): How 2-D position embeddings are resized.
             Defaults to 'bicubic'.
-        frozen_stages (int): see "Stages". Defaults to -1.
+        frozen_stages (int): -1 none, 0 the stem, ``i`` the stem and the
+            first ``i`` pooling stages. Defaults to -1.
         norm_eval (bool): BN layers (pyramid only) in eval mode while
             training. Defaults to False.
-        with_cp (bool): gradient checkpointing per block. Defaults to False.
-        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
-            checkpoint=..., prefix='backbone.')``.
+        with_cp (bool): Gradient checkpointing per block.
+            Defaults to False.
+        init_cfg (dict | list[dict], optional): Applied after the official
+            init. Defaults to None.
+        out_scales: Deprecated name of ``pyramid_scales``.
+        out_norms (bool): Deprecated; ``True`` is
+            ``out_norm_cfg=norm_cfg``.
+
+    Examples:
+        >>> import torch
+        >>> from vit_backbones.models import HVT
+        >>> model = HVT(arch='s-1')
+        >>> model(torch.rand(1, 3, 224, 224))[0].shape
+        torch.Size([1, 384])
+        >>> dense = HVT(arch='s-1', out_type='featmap',
+        ...             out_indices=(3, 5, 7, 11),
+        ...             pyramid_scales=(4, 2, 1, 0.5))
+        >>> [tuple(o.shape[-2:]) for o in dense(torch.rand(1, 3, 97, 131))]
+        [(25, 33), (13, 17), (7, 9), (4, 5)]
     """
     arch_zoo = {
         **dict.fromkeys(['ti-1', 'hvt-ti-1'], dict(_TINY, pool_blocks=(0, ))),
@@ -354,7 +266,8 @@ class HVT(VitBackbone):
                             pool_mode='2d')),
     }
     essential_keys = ('embed_dims', 'num_layers', 'num_heads', 'patch_size')
-    OUT_TYPES = ('avg_token', 'featmap')
+    essential_keys = ('embed_dims', 'num_layers', 'num_heads', 'patch_size')
+    OUT_TYPES = ('avg_featmap', 'featmap')
 
     def __init__(self,
                  arch: Union[str, dict] = 's-1',
@@ -363,9 +276,9 @@ class HVT(VitBackbone):
                  pool_mode: Optional[str] = None,
                  pool_kernel_size: int = 3,
                  out_indices: Union[int, Sequence[int]] = -1,
-                 out_type: str = 'avg_token',
-                 out_scales: Optional[Sequence[float]] = None,
-                 out_norms: bool = False,
+                 out_type: str = 'avg_featmap',
+                 pyramid_scales: Optional[Sequence[float]] = None,
+                 out_norm_cfg: Optional[dict] = None,
                  final_norm: bool = True,
                  qkv_bias: bool = True,
                  drop_rate: float = 0.,
@@ -378,7 +291,14 @@ class HVT(VitBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 out_scales: Optional[Sequence[float]] = None,
+                 out_norms: Optional[bool] = None):
+        pyramid_scales = renamed_argument('HVT', 'out_scales', out_scales,
+                                          'pyramid_scales', pyramid_scales)
+        out_norm_cfg = renamed_argument(
+            'HVT', 'out_norms', out_norms, 'out_norm_cfg', out_norm_cfg,
+            lambda on: dict(norm_cfg) if on else None)
         settings = resolve_arch(arch, self.arch_zoo, self.essential_keys,
                                 'HVT')
         self.arch_settings = settings
@@ -401,20 +321,18 @@ class HVT(VitBackbone):
             with_cp=with_cp,
             init_cfg=init_cfg)
 
-        if out_type not in self.OUT_TYPES:
-            raise ValueError(f'out_type must be one of {self.OUT_TYPES}, '
-                             f'got {out_type!r}.')
-        self.out_type = out_type
-        self.out_indices, self.out_scales = self._parse_outputs(
-            out_indices, out_scales, out_type, self.num_layers)
+        self.out_type = self.resolve_out_type(out_type)
+        self.out_indices, self.pyramid_scales = self._parse_outputs(
+            out_indices, pyramid_scales, self.out_type, self.num_layers)
         self.in_channels = in_channels
         self.pool_kernel_size = pool_kernel_size
         self.interpolate_mode = interpolate_mode
         self.final_norm = final_norm
-        self.num_features = self.embed_dims
-        self.out_channels = [self.embed_dims] * len(self.out_indices)
+        self.num_features = [self.embed_dims] * len(self.out_indices)
+        self.out_channels = self.num_features
 
-        # Stem.
+        # Stem: mmcv's PatchEmbed pads the bottom/right to a multiple of the
+        # patch size ('corner').
         self.img_size = tuple(to_2tuple(img_size))
         self.patch_embed = PatchEmbed(
             in_channels=in_channels,
@@ -466,18 +384,16 @@ class HVT(VitBackbone):
 
         if final_norm:
             self.norm = build_norm_layer(norm_cfg, self.embed_dims)
-        self.out_norms = out_norms
-        if out_norms:
-            for i in sorted(set(self.out_indices)):
-                if i == self.num_layers - 1 and final_norm:
-                    continue
-                self.add_module(f'norm{i}',
-                                build_norm_layer(norm_cfg, self.embed_dims))
+        self.add_out_norms(out_norm_cfg, [
+            (i, self.embed_dims) for i in sorted(set(self.out_indices))
+            if not (i == self.num_layers - 1 and final_norm)
+        ])
 
         self.pyramid = None
-        if self.out_scales is not None:
+        if self.pyramid_scales is not None:
             self.pyramid = SimpleFeaturePyramid(
-                self.embed_dims, self.out_scales, norm_cfg=pyramid_norm_cfg)
+                self.embed_dims, self.pyramid_scales,
+                norm_cfg=pyramid_norm_cfg)
 
         self.min_size, self.min_tokens = self._minimum_input()
         self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
@@ -514,85 +430,50 @@ class HVT(VitBackbone):
         return blocks
 
     @staticmethod
-    def _parse_outputs(out_indices, out_scales, out_type, num_layers):
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        indices = []
-        for index in out_indices:
-            i = index + num_layers if index < 0 else index
-            if not 0 <= i < num_layers:
-                raise ValueError(f'out_indices entry {index} is out of range '
-                                 f'for {num_layers} blocks.')
-            indices.append(i)
-        if out_scales is not None:
+    def _parse_outputs(out_indices, pyramid_scales, out_type, num_layers):
+        indices = normalize_indices(
+            out_indices, num_layers, sort=False, unique=False)
+        if pyramid_scales is not None:
             if out_type != 'featmap':
-                raise ValueError("out_scales needs out_type='featmap'.")
-            out_scales = tuple(out_scales)
-            if len(out_scales) != len(indices):
+                raise ValueError("pyramid_scales needs out_type='featmap'.")
+            pyramid_scales = tuple(pyramid_scales)
+            if len(pyramid_scales) != len(indices):
                 raise ValueError(
-                    f'out_scales {out_scales} needs one entry per '
-                    f'out_indices entry {tuple(out_indices)}.')
-            keys = list(zip(indices, out_scales))
+                    f'pyramid_scales {pyramid_scales} needs one entry per '
+                    f'out_indices entry {tuple(indices)}.')
+            keys = list(zip(indices, pyramid_scales))
         else:
             keys = indices
         if len(set(keys)) != len(keys):
             raise ValueError(
-                f'out_indices {tuple(out_indices)} has duplicates that '
-                'out_scales does not tell apart.')
-        return indices, out_scales
+                f'out_indices {tuple(indices)} has duplicates that '
+                'pyramid_scales does not tell apart.')
+        return indices, pyramid_scales
 
-    def _grid_after(self, size: int, block: int) -> int:
-        """Side of the 2-D token grid at ``block``'s output for a patch-grid
-        side ``size``."""
-        for b in self.pool_blocks:
-            if b < block:
-                size = pooled_size(size, self.pool_kernel_size)
-        return size
+    def block_stride(self, block: int) -> int:
+        """The stride of ``block``'s output map: the patch size, times 2
+        per 2-D pool before the block."""
+        if self.pool_mode == '1d':
+            return self.patch_size
+        return self.patch_size * 2**sum(b < block for b in self.pool_blocks)
 
     def _minimum_input(self):
-        # 1-D pooling needs at least ``kernel`` tokens before every pool.
+        """One patch per side; 1-D pooling needs at least ``kernel`` tokens
+        before every pool."""
         min_tokens = 1
         if self.pool_mode == '1d':
             for _ in self.pool_blocks:
                 min_tokens = 2 * (min_tokens - 1) + self.pool_kernel_size
-        # Pyramid max-pools need 2 (x0.5) or 4 (x0.25) cells per side.
-        need = {
-            i: int(round(1 / s))
-            for i, s in zip(self.out_indices, self.out_scales or ())
-            if s < 1
-        }
-        side = 1
-        while True:
-            ok = True
-            for i, cells in need.items():
-                grid = side if self.pool_mode == '1d' else self._grid_after(
-                    side, i)
-                ok = ok and grid >= cells
-            if ok:
-                break
-            side += 1
-        min_side = (side - 1) * self.patch_size + 1
-        min_side = max(min_side, self.patch_size)
-        return (min_side, min_side), min_tokens
+        return (self.patch_size, self.patch_size), min_tokens
 
     # ------------------------------------------------------------------
     # Weights
     # ------------------------------------------------------------------
-    def init_weights(self):
-        # The official init runs first, unless a Pretrained checkpoint will
-        # replace it; ``init_cfg`` (e.g. the Pretrained load) is applied
-        # after it by ``BaseModule.init_weights``, so it is never
-        # overwritten (and mmengine's init log reports what happened).
-        if not (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            self._official_init()
-        super().init_weights()
-
-    def _official_init(self):
+    def init_official_weights(self):
         """Linears trunc-normal(0.02) (timm's, truncated at +-2) with zero
         bias, LayerNorms 1/0, every position embedding trunc-normal(0.02);
-        the patch convolution keeps PyTorch's default, as in the official
-        code. The pyramid keeps PyTorch's defaults too."""
+        the patch convolution and the pyramid keep PyTorch's defaults, as
+        in the official code."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 trunc_normal_(module.weight, std=.02)
@@ -611,13 +492,8 @@ class HVT(VitBackbone):
         from mmengine.logging import MMLogger
         logger = MMLogger.get_current_instance()
 
-        def square(length, name):
-            side = int(math.isqrt(length))
-            if side * side != length:
-                raise ValueError(
-                    f'Cannot resize {name} of length {length}: not a square '
-                    'grid. Build the model with the img_size the checkpoint '
-                    'was trained at.')
+        def square(tensor, name):
+            side = square_grid_side(tensor.shape[1], name)
             return side, side
 
         name = prefix + 'pos_embed'
@@ -627,7 +503,7 @@ class HVT(VitBackbone):
             logger.info(f'Resize {name} from {tuple(src.shape)} to '
                         f'{tuple(self.pos_embed.shape)}.')
             state_dict[name] = resize_pos_embed(
-                src, square(src.shape[1], name), self.patch_resolution,
+                src, square(src, name), self.patch_resolution,
                 self.interpolate_mode, num_extra_tokens=0)
         for m, pool in enumerate(self.pools):
             name = f'{prefix}pools.{m}.pos_embed'
@@ -638,14 +514,10 @@ class HVT(VitBackbone):
             logger.info(f'Resize {name} from {tuple(src.shape)} to '
                         f'{tuple(pool.pos_embed.shape)}.')
             if self.pool_mode == '1d':
-                state_dict[name] = F.interpolate(
-                    src.transpose(1, 2).float(),
-                    size=pool.resolution,
-                    mode='linear',
-                    align_corners=False).transpose(1, 2).to(src.dtype)
+                state_dict[name] = resize_pos_embed_1d(src, pool.resolution)
             else:
                 state_dict[name] = resize_pos_embed(
-                    src, square(src.shape[1], name), pool.resolution,
+                    src, square(src, name), pool.resolution,
                     self.interpolate_mode, num_extra_tokens=0)
 
     # ------------------------------------------------------------------
@@ -708,10 +580,8 @@ class HVT(VitBackbone):
 
     def _format_output(self, x: torch.Tensor, block: int, resolution,
                        patch_hw: Tuple[int, int]) -> torch.Tensor:
-        norm = getattr(self, f'norm{block}', None)
-        if norm is not None:
-            x = norm(x)
-        if self.out_type == 'avg_token':
+        x = self.out_norm(block, x)
+        if self.out_type == 'avg_featmap':
             return x.mean(dim=1)
         B, L, C = x.shape
         if self.pool_mode == '2d':
@@ -752,12 +622,13 @@ class HVT(VitBackbone):
             if i in wanted:
                 feats[i] = self._format_output(x, i, resolution, patch_hw)
                 if len(feats) == len(wanted):
-                    # Blocks after the last output are not run.
-                    break
+                    break  # blocks after the last output are not run
             if i in self._pool_of_block:
                 x, resolution = self.pools[self._pool_of_block[i]](
                     x, resolution)
         outs = [feats[i] for i in self.out_indices]
         if self.pyramid is not None:
-            outs = self.pyramid(outs)
+            outs = self.pyramid(
+                outs, inputs.shape[-2:],
+                [self.block_stride(i) for i in self.out_indices])
         return tuple(outs)

@@ -13,206 +13,30 @@ https://github.com/microsoft/vision-longformer (classification) and
 https://github.com/microsoft/VisionLongformerForObjectDetection (detectron2).
 """
 import re
-from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
-from mmcv.cnn.bricks.transformer import FFN
+from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.logging import print_log
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (bool_mask_to_bias, check_input, pad_to_multiple,
-                     scaled_dot_product_attention)
-from .base import VitBackbone, normalize_indices, resolve_arch
+from ..utils import (check_input, resize_pos_embed_1d, resize_rel_pos_table,
+                     scaled_dot_product_attention, square_grid_side)
+from ..utils.longformer import (SHIFT_NEIGHBOURS, from_chunks, full_rpb_index,
+                                gather_halo, local_mask_bias, local_rpb_index,
+                                to_chunks)
+from .base import (VitBackbone, normalize_indices, renamed_argument,
+                   resolve_arch)
 
 ATTN_TYPES = ('full', 'longformer')
 POS_EMBEDS = ('ape', 'rpb')
 
-
-# --------------------------------------------------------------------------
-# Local-attention geometry: which keys a query chunk sees, built once per
-# shape with tensor ops and cached.
-# --------------------------------------------------------------------------
-def _grid(rows: int, cols: int, row0: int = 0, col0: int = 0) -> torch.Tensor:
-    """``(rows * cols, 2)`` row-major coordinates starting at ``(row0,
-    col0)``."""
-    r = torch.arange(row0, row0 + rows, device='cpu')
-    c = torch.arange(col0, col0 + cols, device='cpu')
-    return torch.stack(torch.meshgrid(r, c, indexing='ij'), -1).view(-1, 2)
-
-
-@lru_cache(maxsize=None)
-def _key_offsets(window: int, neighbour: Optional[Tuple[int, int]]):
-    """Offsets of the local keys of a chunk, relative to its top-left token.
-
-    ``neighbour=None``: the whole ``3w x 3w`` halo (the chunk and its eight
-    neighbour chunks), row-major, as :func:`_gather_halo` lays it out.
-    ``neighbour=(dr, dc)``: the chunk itself followed by the neighbour chunk
-    ``(dr, dc)`` (the random-shift training mode).
-    """
-    w = window
-    if neighbour is None:
-        return _grid(3 * w, 3 * w, -w, -w)
-    dr, dc = neighbour
-    return torch.cat([_grid(w, w), _grid(w, w, dr * w, dc * w)])
-
-
-@lru_cache(maxsize=None)
-def _local_rpb_index(window: int,
-                     neighbour: Optional[Tuple[int, int]]) -> torch.Tensor:
-    """``(w^2, K)`` indices into the ``(4w - 1)^2`` relative-position table.
-
-    The table is indexed by ``(dr + 2w - 1) * (4w - 1) + (dc + 2w - 1)`` with
-    ``dr = query_row - key_row`` (as the official code and Swin do).
-    """
-    w = window
-    rel = _grid(w, w)[:, None] - _key_offsets(w, neighbour)[None]
-    rel = rel + (2 * w - 1)
-    return rel[..., 0] * (4 * w - 1) + rel[..., 1]
-
-
-@lru_cache(maxsize=16)
-def _full_rpb_index(rows: int, cols: int) -> torch.Tensor:
-    """``(HW, HW)`` indices into a ``(2H - 1) x (2W - 1)`` table."""
-    coords = _grid(rows, cols)
-    offset = torch.tensor([rows - 1, cols - 1], device='cpu')
-    rel = coords[:, None] - coords[None] + offset
-    return rel[..., 0] * (2 * cols - 1) + rel[..., 1]
-
-
-def _local_keep_mask(height: int, width: int, window: int, exact: bool,
-                     neighbour: Optional[Tuple[int, int]],
-                     device: torch.device) -> torch.Tensor:
-    """Which local keys each query of each chunk may attend to.
-
-    Returns a bool tensor ``(num_chunks, w^2 or 1, K)``: a key is kept when
-    it lies inside the (unpadded) ``height x width`` map and, with
-    ``exact=True``, when it is within ``w`` rows and columns of the query.
-    The query dimension is 1 when the mask does not depend on the query.
-    """
-    w = window
-    mh, mw = -(-height // w), -(-width // w)
-    origins = _grid(mh, mw) * w  # (M, 2)
-    keys = origins[:, None] + _key_offsets(w, neighbour)[None]  # (M, K, 2)
-    keep = ((keys[..., 0] >= 0) & (keys[..., 0] < height)
-            & (keys[..., 1] >= 0) & (keys[..., 1] < width))[:, None]
-    if exact:
-        rel = _grid(w, w)[:, None] - _key_offsets(w, neighbour)[None]
-        keep = keep & (rel.abs() <= w).all(-1)[None]
-    return keep.to(device)
-
-
-@lru_cache(maxsize=64)
-def _local_mask_bias(height: int, width: int, window: int, exact: bool,
-                     neighbour: Optional[Tuple[int, int]], num_global: int,
-                     device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
-    """Additive mask ``(M, w^2 or 1, num_global + K)``: 0 where a query may
-    look, a large negative value elsewhere (global keys are always kept).
-    Cached per map size, window, mode, device and dtype."""
-    keep = _local_keep_mask(height, width, window, exact, neighbour, device)
-    if num_global:
-        keep = F.pad(keep, (num_global, 0), value=True)
-    return bool_mask_to_bias(keep, dtype)
-
-
-def _gather_halo(x: torch.Tensor, window: int,
-                 neighbour: Optional[Tuple[int, int]],
-                 extra: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Collect the keys (or values) every chunk attends to.
-
-    Args:
-        x: ``(B, heads, H, W, C)``, any ``H`` and ``W``.
-        neighbour: ``None`` for the full ``3w x 3w`` halo of each chunk,
-            ``(dr, dc)`` for the chunk itself plus that neighbour chunk.
-        extra: ``(B, heads, g, C)`` tokens put in front of every chunk's
-            keys (the global tokens).
-
-    Returns:
-        ``(B, heads, num_chunks, g + K, C)``, the local keys in the order of
-        :func:`_key_offsets`; positions outside the map are zeros (masked by
-        :func:`_local_keep_mask`).
-    """
-    w = window
-    b, h, rows, cols, c = x.shape
-    mh, mw = -(-rows // w), -(-cols // w)
-    x = F.pad(x, (0, 0, w, w + mw * w - cols, w, w + mh * w - rows))
-    if neighbour is None:
-        # (B, h, mh, mw, C, 3w, 3w) -> (B, h, mh, mw, 3w, 3w, C)
-        local = x.unfold(2, 3 * w, w).unfold(3, 3 * w, w).permute(
-            0, 1, 2, 3, 5, 6, 4)
-        num_local = 9 * w * w
-    else:
-        parts = [
-            x[:, :, (1 + dr) * w:(1 + dr + mh) * w,
-              (1 + dc) * w:(1 + dc + mw) * w] for dr, dc in ((0, 0),
-                                                             neighbour)
-        ]
-        # (B, h, mh, mw, 2, w, w, C)
-        local = torch.stack([
-            p.reshape(b, h, mh, w, mw, w, c).transpose(3, 4) for p in parts
-        ], dim=4)
-        num_local = 2 * w * w
-    local = local.reshape(b, h, mh * mw, num_local, c)
-    if extra is None:
-        return local
-    extra = extra[:, :, None].expand(-1, -1, mh * mw, -1, -1)
-    return torch.cat([extra, local], dim=3)
-
-
-def _to_chunks(x: torch.Tensor, window: int) -> torch.Tensor:
-    """``(B, h, H, W, C)`` -> ``(B, h, M, w^2, C)``, zero-padding ``H`` and
-    ``W`` at the bottom/right to multiples of ``w``."""
-    b, h, rows, cols, c = x.shape
-    w = window
-    mh, mw = -(-rows // w), -(-cols // w)
-    x = F.pad(x, (0, 0, 0, mw * w - cols, 0, mh * w - rows))
-    x = x.view(b, h, mh, w, mw, w, c).transpose(3, 4)
-    return x.reshape(b, h, mh * mw, w * w, c)
-
-
-def _from_chunks(x: torch.Tensor, window: int, rows: int,
-                 cols: int) -> torch.Tensor:
-    """Inverse of :func:`_to_chunks`, cropped to ``rows x cols`` and
-    flattened to ``(B, h, rows * cols, C)``."""
-    b, h, _, _, c = x.shape
-    w = window
-    mh, mw = -(-rows // w), -(-cols // w)
-    x = x.view(b, h, mh, mw, w, w, c).transpose(3, 4).reshape(
-        b, h, mh * w, mw * w, c)
-    return x[:, :, :rows, :cols].reshape(b, h, rows * cols, c)
-
-
-# The random-shift training mode k = 1..8 pairs a chunk with one neighbour,
-# numbered row-major over the 3x3 neighbourhood without the centre (the
-# official code's numbering).
-SHIFT_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),
-                    (1, 0), (1, 1))
-
-
-def _resize_table_2d(table: torch.Tensor, src_hw: Tuple[int, int],
-                     dst_hw: Tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of a ``(rows * cols, heads)`` bias table (the
-    official checkpoint loaders' rule)."""
-    grid = table.t().reshape(1, -1, *src_hw)
-    grid = F.interpolate(grid, size=dst_hw, mode='bilinear',
-                         align_corners=False)
-    return grid.reshape(-1, dst_hw[0] * dst_hw[1]).t()
-
-
-def _resize_table_1d(table: torch.Tensor, length: int) -> torch.Tensor:
-    """Linear resize of a ``(1, n, C)`` position table along ``n``."""
-    if table.shape[1] == length:
-        return table
-    out = F.interpolate(table.transpose(1, 2), size=length, mode='linear',
-                        align_corners=False)
-    return out.transpose(1, 2)
 
 
 class ViLAttention(BaseModule):
@@ -349,9 +173,9 @@ class ViLAttention(BaseModule):
         ``feat_size``."""
         table = self.local_relative_position_bias_table
         if tuple(hw) != self.feat_size:
-            table = _resize_table_2d(table, self.table_size,
+            table = resize_rel_pos_table(table, self.table_size,
                                      (2 * hw[0] - 1, 2 * hw[1] - 1))
-        index = _full_rpb_index(*hw).to(table.device)
+        index = full_rpb_index(*hw).to(table.device)
         bias = table[index].permute(2, 0, 1)
         if not self.num_global_tokens:
             return bias
@@ -395,15 +219,15 @@ class ViLAttention(BaseModule):
         b, heads, _, hd = q.shape
         g, w = self.num_global_tokens, self.window_size
         rows, cols = hw
-        q_chunks = _to_chunks(q.reshape(b, heads, rows, cols, hd), w)
+        q_chunks = to_chunks(q.reshape(b, heads, rows, cols, hd), w)
         k_chunks, v_chunks = (
-            _gather_halo(t[:, :, g:].reshape(b, heads, rows, cols, hd), w,
+            gather_halo(t[:, :, g:].reshape(b, heads, rows, cols, hd), w,
                          neighbour, t[:, :, :g] if g else None)
             for t in (k, v))
-        mask = _local_mask_bias(rows, cols, w, self.exact_window, neighbour,
+        mask = local_mask_bias(rows, cols, w, self.exact_window, neighbour,
                                 g, q.device, q.dtype)
         if self.rel_pos_bias:
-            index = _local_rpb_index(w, neighbour).to(q.device)
+            index = local_rpb_index(w, neighbour).to(q.device)
             bias = self.local_relative_position_bias_table[index]
             bias = bias.permute(2, 0, 1)  # (h, w^2, K_local)
             if g:
@@ -413,7 +237,7 @@ class ViLAttention(BaseModule):
             mask = bias[:, None].to(q.dtype) + mask
         out = scaled_dot_product_attention(
             q_chunks, k_chunks, v_chunks, mask, dropout_p=dropout, scale=1.)
-        return _from_chunks(out, w, rows, cols)
+        return from_chunks(out, w, rows, cols)
 
 
 class ViLBlock(BaseModule):
@@ -455,32 +279,6 @@ class ViLBlock(BaseModule):
         return self.ffn(self.norm2(x), identity=x)
 
 
-class ViLPatchEmbed(BaseModule):
-    """Strided convolution followed by LayerNorm on the patch tokens.
-
-    The input is zero-padded at the bottom/right to a multiple of the patch
-    size (the last row/column of tokens covers a partial patch), so any
-    input size works.
-    """
-
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int,
-                 norm_cfg: Optional[dict] = dict(type='LN', eps=1e-6),
-                 init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.patch_size = patch_size
-        self.projection = nn.Conv2d(
-            in_channels, embed_dims, kernel_size=patch_size,
-            stride=patch_size)
-        self.norm = build_norm_layer(norm_cfg, embed_dims) \
-            if norm_cfg is not None else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
-        x, _ = pad_to_multiple(x, (self.patch_size, self.patch_size))
-        x = self.projection(x)
-        hw = tuple(x.shape[-2:])
-        return self.norm(x.flatten(2).transpose(1, 2)), hw
-
-
 class ViLStage(BaseModule):
     """Patch embedding, global tokens, position encoding and blocks of one
     stage; returns the local tokens as a map (global tokens dropped)."""
@@ -512,9 +310,16 @@ class ViLStage(BaseModule):
         self.feat_size = tuple(feat_size)
         self.pos_embed = pos_embed
         self.ape_resize = ape_resize
-        self.patch_embed = ViLPatchEmbed(
-            in_channels, embed_dims, patch_size,
-            norm_cfg if patch_norm else None)
+        # A strided convolution with a LayerNorm on the tokens; the input is
+        # zero-padded at the bottom/right to a multiple of the patch size.
+        self.patch_embed = PatchEmbed(
+            in_channels=in_channels,
+            embed_dims=embed_dims,
+            conv_type='Conv2d',
+            kernel_size=patch_size,
+            stride=patch_size,
+            padding='corner',
+            norm_cfg=norm_cfg if patch_norm else None)
         if num_global_tokens:
             self.global_tokens = nn.Parameter(
                 torch.zeros(1, num_global_tokens, embed_dims))
@@ -565,8 +370,8 @@ class ViLStage(BaseModule):
                     'raise img_size.')
             row, col = row[:, :hw[0]], col[:, :hw[1]]
         else:
-            row = _resize_table_1d(row, hw[0])
-            col = _resize_table_1d(col, hw[1])
+            row = resize_pos_embed_1d(row, hw[0])
+            col = resize_pos_embed_1d(col, hw[1])
         grid = torch.cat([
             row[:, :, None].expand(-1, -1, hw[1], -1),
             col[:, None].expand(-1, hw[0], -1, -1)
@@ -577,6 +382,7 @@ class ViLStage(BaseModule):
 
     def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
         x, hw = self.patch_embed(x)
+        hw = tuple(hw)
         if self.num_global_tokens:
             x = torch.cat(
                 [self.global_tokens.expand(x.shape[0], -1, -1), x], dim=1)
@@ -716,6 +522,8 @@ class ViL(VitBackbone):
             'patch_sizes': [8, 2, 2]}),
     }
     essential_keys = {'embed_dims', 'depths', 'num_heads', 'patch_sizes'}
+    # Every stage pads to its patch size and the Longformer to its window.
+    min_size = (1, 1)
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -728,7 +536,8 @@ class ViL(VitBackbone):
                  exact_window: bool = False,
                  random_shift: bool = False,
                  out_indices: Union[int, Sequence[int]] = -1,
-                 out_norms: bool = True,
+                 out_type: str = 'featmap',
+                 out_norm_cfg: Optional[dict] = dict(type='LN', eps=1e-6),
                  mlp_ratio: float = 4.,
                  qkv_bias: bool = True,
                  drop_rate: float = 0.,
@@ -739,7 +548,12 @@ class ViL(VitBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 out_norms: Optional[bool] = None):
+        out_norm_cfg = renamed_argument(
+            'ViL', 'out_norms', out_norms, 'out_norm_cfg',
+            None if out_norms is not None else out_norm_cfg,
+            lambda on: dict(norm_cfg) if on else None)
         stage_kwargs = dict(
             attn_types=attn_types, num_global_tokens=num_global_tokens,
             window_size=window_size, pos_embed=pos_embed)
@@ -796,6 +610,7 @@ class ViL(VitBackbone):
             raise ValueError('ape_resize must be "interpolate" or "slice", '
                              f'got {ape_resize!r}.')
         self.out_indices = normalize_indices(out_indices, num_stages)
+        self.out_type = self.resolve_out_type(out_type)
         self.in_channels = in_channels
         self.img_size = (img_size, img_size) if isinstance(
             img_size, int) else tuple(img_size)
@@ -832,12 +647,8 @@ class ViL(VitBackbone):
             channels = self.embed_dims[s]
         self.num_features = [self.embed_dims[i] for i in self.out_indices]
         self.out_channels = self.num_features
-        self.out_norms = out_norms
-        if out_norms:
-            for i in self.out_indices:
-                self.add_module(f'norm{i}',
-                                build_norm_layer(norm_cfg,
-                                                 self.embed_dims[i]))
+        self.add_out_norms(out_norm_cfg,
+                           [(i, self.embed_dims[i]) for i in self.out_indices])
         self._register_load_state_dict_pre_hook(self._adapt_state_dict)
 
     # -- construction helpers ---------------------------------------------
@@ -896,9 +707,11 @@ class ViL(VitBackbone):
             pos_embed=['ape' if s['a'] else 'rpb' for s in stages])
 
     # -- weights ------------------------------------------------------------
-    def init_weights(self):
-        """The official initialisation, then mmengine's ``init_cfg`` (a
-        ``Pretrained`` checkpoint is loaded last and is not overwritten)."""
+    def init_official_weights(self):
+        """Linears, the attention's bias tables, the global tokens and the
+        position tables trunc-normal(0.02) with zero biases, LayerNorms 1/0;
+        the patch-embedding convolutions keep PyTorch's default init, as in
+        the official code."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
@@ -910,12 +723,9 @@ class ViL(VitBackbone):
             elif isinstance(m, ViLAttention):
                 for param in m.parameters(recurse=False):
                     trunc_normal_(param, std=.02)
-        # The patch-embedding convolutions keep PyTorch's default init, as
-        # in the official code.
         for stage in self.stages:
             for param in stage.stem_parameters():
                 trunc_normal_(param, std=.02)
-        super().init_weights()
 
     def _adapt_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Fit a checkpoint of another ViL configuration (e.g. a
@@ -955,13 +765,14 @@ class ViL(VitBackbone):
             if value.shape[1] != shape[1]:
                 return None
             module = self.get_submodule(name.rsplit('.', 1)[0])
-            side = int(round(value.shape[0]**0.5))
-            if side * side != value.shape[0]:
+            try:
+                side = square_grid_side(value.shape[0], name)
+            except ValueError:
                 return None  # non-square tables: leave the mismatch
-            return _resize_table_2d(value.float(), (side, side),
+            return resize_rel_pos_table(value.float(), (side, side),
                                     module.table_size)
         if leaf in ('pos_embed_row', 'pos_embed_col'):
-            return _resize_table_1d(value.float(), shape[1])
+            return resize_pos_embed_1d(value.float(), shape[1])
         if leaf in ('global_tokens', 'pos_embed_global'):
             if value.shape[1] == 1:
                 return value.expand(-1, shape[1], -1).clone()
@@ -1013,19 +824,21 @@ class ViL(VitBackbone):
 
     # -- forward -------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        check_input(x, self.in_channels, (1, 1), 'ViL')
+        check_input(x, self.in_channels, self.min_size, 'ViL')
         outs = []
-        for s, stage in enumerate(self.stages):
+        for s, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
             x, hw = stage.embed(x)
             for block in stage.blocks:
                 neighbour = block.attn.sample_neighbour()
                 x = self.checkpointed(block, x, hw, neighbour)
-            g = stage.num_global_tokens
+            # Drop the global tokens; the local ones form the next map.
+            x = x[:, stage.num_global_tokens:]
             if s in self.out_indices:
-                out = x[:, g:]
-                if self.out_norms:
-                    out = getattr(self, f'norm{s}')(out)
-                outs.append(out.transpose(1, 2).reshape(
-                    x.shape[0], -1, *hw).contiguous())
-            x = x[:, g:].transpose(1, 2).reshape(x.shape[0], -1, *hw)
+                out = self.out_norm(s, x)
+                if self.out_type == 'avg_featmap':
+                    outs.append(out.mean(dim=1))
+                else:
+                    outs.append(out.transpose(1, 2).reshape(
+                        x.shape[0], -1, *hw).contiguous())
+            x = x.transpose(1, 2).reshape(x.shape[0], -1, *hw)
         return tuple(outs)

@@ -1,10 +1,14 @@
-from .attention import (attention_as_matmul, bool_mask_to_bias, mask_value,
+from .attention import (MultiheadSelfAttention, attention_as_matmul,
+                        bool_mask_to_bias, mask_value,
                         scaled_dot_product_attention, use_matmul_path)
+from .position import (resize_pos_embed_1d, resize_rel_pos_table,
+                       square_grid_side)
 from .pyramid import SimpleFeaturePyramid
-from .shape import check_input, pad_amount, pad_to_multiple
+from .shape import check_input, pad_amount
 
 __all__ = [
-    'attention_as_matmul', 'bool_mask_to_bias', 'mask_value',
-    'scaled_dot_product_attention', 'use_matmul_path', 'SimpleFeaturePyramid',
-    'check_input', 'pad_amount', 'pad_to_multiple'
+    'MultiheadSelfAttention', 'attention_as_matmul', 'bool_mask_to_bias',
+    'mask_value', 'scaled_dot_product_attention', 'use_matmul_path',
+    'resize_pos_embed_1d', 'resize_rel_pos_table', 'square_grid_side',
+    'SimpleFeaturePyramid', 'check_input', 'pad_amount'
 ]

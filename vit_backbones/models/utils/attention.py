@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from typing import Optional
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import BaseModule
 
 _state = threading.local()
 
@@ -108,3 +110,62 @@ def scaled_dot_product_attention(query: torch.Tensor,
     if dropout_p > 0:
         attn = F.dropout(attn, p=dropout_p)
     return torch.matmul(attn, value)
+
+
+class MultiheadSelfAttention(BaseModule):
+    """Global multi-head self-attention with one ``qkv`` projection.
+
+    ``qkv`` (one ``Linear(C, 3C)``), attention through
+    :func:`scaled_dot_product_attention` with scale ``head_dims ** -0.5``,
+    then ``proj`` and ``proj_drop``: the DeiT/timm ``Attention`` layout and
+    parameter names, so official checkpoints map key for key. HVT uses it
+    as it is; DHVT's head-token attention extends it.
+
+    Args:
+        embed_dims (int): The token width ``C``.
+        num_heads (int): The number of heads; must divide ``embed_dims``.
+        qkv_bias (bool): Whether ``qkv`` has a bias. Defaults to True.
+        attn_drop (float): Dropout rate on the attention weights (training
+            only). Defaults to 0.
+        proj_drop (float): Dropout rate after ``proj``. Defaults to 0.
+        init_cfg (dict, optional): The init config. Defaults to None.
+
+    Examples:
+        >>> import torch
+        >>> attn = MultiheadSelfAttention(embed_dims=64, num_heads=4)
+        >>> attn(torch.rand(2, 10, 64)).shape
+        torch.Size([2, 10, 64])
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
+                             f'by num_heads ({num_heads}).')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        """``proj(attention(x))`` for ``(B, N, C)`` tokens, before
+        ``proj_drop``."""
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads,
+                                  self.head_dims).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        out = scaled_dot_product_attention(
+            q, k, v, dropout_p=self.attn_drop if self.training else 0.)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj_drop(self.attend(x))

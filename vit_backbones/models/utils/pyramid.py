@@ -11,14 +11,22 @@ scale     op
 4         ConvTranspose(2, 2) -> norm -> activation -> ConvTranspose(2, 2)
 2         ConvTranspose(2, 2)
 1         identity
-0.5       MaxPool(2, 2)
-0.25      MaxPool(4, 4)
+0.5       MaxPool(2, 2, ceil_mode=True)
+0.25      MaxPool(4, 4, ceil_mode=True)
 ========  =========================================================
 
 The channel count is kept, so every level has ``in_channels`` channels.
-"""
-from typing import Sequence
 
+Odd grids are handled here, once for every backbone: the max-pools run in
+``ceil_mode`` (a ``13 x 17`` map becomes ``7 x 9``, the border row and column
+are pooled over their valid cells), and given the image size, the up-sampled
+levels are cropped, so that every level at stride ``s`` of an ``H x W``
+image has ``ceil(H / s) x ceil(W / s)`` cells.
+"""
+import math
+from typing import Optional, Sequence, Tuple
+
+import torch
 import torch.nn as nn
 from mmpretrain.models.utils import build_norm_layer
 
@@ -71,18 +79,47 @@ class SimpleFeaturePyramid(nn.Module):
             elif scale == 1:
                 op = nn.Identity()
             elif scale == 0.5:
-                op = nn.MaxPool2d(2, 2)
+                op = nn.MaxPool2d(2, 2, ceil_mode=True)
             elif scale == 0.25:
-                op = nn.MaxPool2d(4, 4)
+                op = nn.MaxPool2d(4, 4, ceil_mode=True)
             else:
                 raise ValueError(f'Unsupported pyramid scale {scale}; '
                                  f'choose from {_SUPPORTED_SCALES}.')
             ops.append(op)
         self.ops = nn.ModuleList(ops)
 
-    def forward(self, inputs):
+    def forward(self,
+                inputs: Sequence[torch.Tensor],
+                image_size: Optional[Tuple[int, int]] = None,
+                in_strides: Optional[Sequence[int]] = None) -> list:
+        """Rescale ``inputs[k]`` by ``scales[k]``.
+
+        Args:
+            inputs (Sequence[Tensor]): one ``(B, C, h, w)`` map per scale.
+            image_size (tuple[int, int], optional): the ``(H, W)`` of the
+                backbone's input. With it, each output at stride
+                ``s = in_strides[k] / scales[k]`` is cropped to
+                ``ceil(H / s) x ceil(W / s)``: the up-sampled maps of an
+                input that the stride does not divide reach past the image.
+                Defaults to None (no crop).
+            in_strides (Sequence[int], optional): the stride of each input
+                map; needed with ``image_size``.
+
+        Returns:
+            list[Tensor]: one map per scale.
+        """
         if len(inputs) != len(self.ops):
             raise ValueError(f'SimpleFeaturePyramid expects {len(self.ops)} '
                              f'maps (one per scale {self.scales}), got '
                              f'{len(inputs)}.')
-        return [op(x) for op, x in zip(self.ops, inputs)]
+        outs = [op(x) for op, x in zip(self.ops, inputs)]
+        if image_size is None:
+            return outs
+        if in_strides is None or len(in_strides) != len(outs):
+            raise ValueError('SimpleFeaturePyramid needs one input stride '
+                             'per map to crop to the image size.')
+        return [
+            out[..., :math.ceil(image_size[0] * scale / stride),
+                :math.ceil(image_size[1] * scale / stride)]
+            for out, scale, stride in zip(outs, self.scales, in_strides)
+        ]

@@ -2,7 +2,6 @@
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 
 
 def check_input(x: torch.Tensor,
@@ -37,15 +36,3 @@ def pad_amount(size: int, multiple: int) -> int:
     """How much to add to ``size`` to reach a multiple of ``multiple``."""
     return (multiple - size % multiple) % multiple
 
-
-def pad_to_multiple(x: torch.Tensor, multiple: Tuple[int, int],
-                    value: float = 0.) -> Tuple[torch.Tensor, Tuple[int, int]]:
-    """Pad the last two dims of ``x`` at the bottom and right.
-
-    Returns the padded tensor and the ``(pad_h, pad_w)`` that were added.
-    """
-    pad_h = pad_amount(x.shape[-2], multiple[0])
-    pad_w = pad_amount(x.shape[-1], multiple[1])
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h), value=value)
-    return x, (pad_h, pad_w)

@@ -1,0 +1,398 @@
+"""The backbone contract (docs/backbone_contract.md), checked on every network.
+
+One test suite, parametrized over the four backbones (HVT in both pooling
+modes) with tiny archs and tiny inputs, in the dense layout of their
+detection configs (four maps at strides 4/8/16/32) and in the
+classification layout. What is specific to one network (parity fixtures,
+exact parameter counts, masks and paddings) stays in its own test file.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+import torch
+import torch.nn as nn
+from helpers import check_norm_state
+from mmengine.runner import save_checkpoint
+from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
+
+from vit_backbones.models.backbones import DHVT, HVT, HATNet, ViL
+
+
+@dataclass
+class Network:
+    """How to build one network for the contract tests."""
+    cls: type
+    arch: dict
+    dense: dict  # the dense layout: four maps at strides 4/8/16/32
+    channels: tuple  # channels of the four dense maps
+    out_norm_cfg: dict  # a per-output norm that fits the outputs
+    last_block: Callable  # the module that runs last in the network
+    extra: dict = field(default_factory=dict)  # arguments of every build
+
+    def build(self, **kwargs):
+        return self.cls(self.arch, **dict(self.extra, **kwargs))
+
+    def build_dense(self, **kwargs):
+        return self.build(**dict(self.dense, **kwargs))
+
+
+HVT_1D = dict(embed_dims=32, num_layers=4, num_heads=2, patch_size=16,
+              pool_blocks=(0, 2))
+NETWORKS = {
+    'hvt-1d': Network(
+        HVT, HVT_1D,
+        dense=dict(out_type='featmap', out_indices=(0, 1, 2, 3),
+                   pyramid_scales=(4, 2, 1, 0.5)),
+        channels=(32, 32, 32, 32),
+        out_norm_cfg=dict(type='LN', eps=1e-6),
+        last_block=lambda m: m.layers[-1],
+        extra=dict(drop_path_rate=0., img_size=64)),
+    'hvt-2d': Network(
+        HVT, dict(HVT_1D, patch_size=8, pool_mode='2d'),
+        dense=dict(out_type='featmap', out_indices=(0, 0, 2, 3),
+                   pyramid_scales=(2, 1, 1, 1)),
+        channels=(32, 32, 32, 32),
+        out_norm_cfg=dict(type='LN', eps=1e-6),
+        last_block=lambda m: m.layers[-1],
+        extra=dict(drop_path_rate=0., img_size=64)),
+    'dhvt': Network(
+        DHVT, dict(embed_dims=32, num_layers=4, num_heads=2, patch_size=16),
+        dense=dict(out_type='featmap', out_indices=(0, 1, 2, 3),
+                   pyramid_scales=(4, 2, 1, 0.5)),
+        channels=(32, 32, 32, 32),
+        out_norm_cfg=dict(type='LN', eps=1e-6),
+        last_block=lambda m: m.layers[-1]),
+    'vil': Network(
+        ViL, dict(embed_dims=[8, 16, 16, 32], depths=[1, 1, 2, 1],
+                  num_heads=[2, 2, 2, 4], patch_sizes=[4, 2, 2, 2]),
+        dense=dict(out_indices=(0, 1, 2, 3), attn_types='longformer',
+                   window_size=3, out_norm_cfg=None),
+        channels=(8, 16, 16, 32),
+        out_norm_cfg=dict(type='LN', eps=1e-6),
+        last_block=lambda m: m.stages[-1].blocks[-1],
+        extra=dict(drop_path_rate=0., img_size=64)),
+    'hat_net': Network(
+        HATNet, dict(embed_dims=[16, 32, 48, 64], depths=[1, 1, 2, 1],
+                     head_dim=16, mlp_ratios=[2, 2, 2, 2],
+                     kernel_sizes=[3, 3, 3, 3]),
+        dense=dict(out_indices=(0, 1, 2, 3), grid_sizes=(8, 8, 8, 1),
+                   ds_ratios=(16, 8, 4, 1)),
+        channels=(16, 32, 48, 64),
+        out_norm_cfg=dict(type='GN', num_groups=1),
+        last_block=lambda m: m.stages[-1].blocks[-1]),
+}
+STRIDES = (4, 8, 16, 32)
+# Odd sizes that need padding everywhere (patches, windows, tiles, pools).
+ODD_SIZES = [(70, 45), (97, 131)]
+
+parametrize_networks = pytest.mark.parametrize(
+    'net', list(NETWORKS.values()), ids=list(NETWORKS))
+
+
+def _randomized(model, seed=0):
+    """Weights away from their init, so that every path matters."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if p.dim() == 1:
+                base = 1. if name.endswith('weight') else 0.
+                p.copy_(noise * 0.2 + base)
+            else:
+                p.copy_(noise * 0.5 / math.sqrt(p[0].numel()))
+    return model
+
+
+# --------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------
+@parametrize_networks
+@pytest.mark.parametrize('size', ODD_SIZES)
+def test_dense_outputs_follow_the_stride_rule(net, size):
+    """Level k at stride s_k has ceil(H/s_k) x ceil(W/s_k) cells and
+    out_channels[k] channels, for any input size."""
+    model = net.build_dense().eval()
+    assert list(model.out_channels) == list(net.channels)
+    assert list(model.num_features) == list(net.channels)
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, *size))
+    assert isinstance(outs, tuple) and len(outs) == 4
+    for out, stride, channels in zip(outs, STRIDES, net.channels):
+        assert out.shape == (2, channels, math.ceil(size[0] / stride),
+                             math.ceil(size[1] / stride))
+        assert torch.isfinite(out).all()
+
+
+@parametrize_networks
+def test_avg_featmap_is_one_vector_per_output(net):
+    dense = dict(net.dense)
+    dense.pop('pyramid_scales', None)
+    dense['out_indices'] = sorted(set(dense['out_indices']))
+    model = net.build(**dict(dense, out_type='avg_featmap')).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, 70, 45))
+    assert [tuple(o.shape) for o in outs] == [
+        (2, c) for c in model.out_channels]
+
+
+@parametrize_networks
+def test_unknown_out_type(net):
+    with pytest.raises(ValueError, match='out_type must be one of'):
+        net.build(out_type='cls_tokens')
+
+
+@parametrize_networks
+def test_out_norm_cfg(net):
+    """``out_norm_cfg`` adds ``norm{i}`` per output (not where a final norm
+    already normalises the last block); ``None`` adds none."""
+    indices = sorted(set(net.dense['out_indices']))
+    plain = net.build_dense(out_norm_cfg=None)
+    assert not any(
+        name.startswith('norm') and name[4:].isdigit()
+        for name, _ in plain.named_children())
+    normed = net.build_dense(out_norm_cfg=net.out_norm_cfg)
+    has_final_norm = getattr(normed, 'final_norm', False)
+    last = indices[-1]
+    for i in indices:
+        expected = not (has_final_norm and i == getattr(
+            normed, 'num_layers', -1) - 1 and i == last)
+        assert hasattr(normed, f'norm{i}') == expected, i
+    with torch.no_grad():
+        normed.eval()(torch.rand(1, 3, 64, 64))
+
+
+@parametrize_networks
+def test_forward_stops_after_the_last_output(net):
+    first = sorted(set(net.dense['out_indices']))[0]
+    model = net.build(out_indices=first, out_type='featmap').train()
+    called = []
+    net.last_block(model).register_forward_hook(
+        lambda *args: called.append(True))
+    sum(o.sum() for o in model(torch.rand(1, 3, 64, 64))).backward()
+    assert not called
+    assert all(p.grad is None for p in net.last_block(model).parameters())
+
+
+@parametrize_networks
+def test_batch_independence_in_eval(net):
+    """In eval mode a sample's outputs do not depend on the batch."""
+    model = _randomized(net.build_dense()).eval()
+    x = torch.randn(3, 3, 70, 45)
+    with torch.no_grad():
+        batched = model(x)
+        single = model(x[1:2])
+    for b, s in zip(batched, single):
+        torch.testing.assert_close(b[1:2], s, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+@parametrize_networks
+def test_bad_inputs_raise_clear_errors(net):
+    model = net.build_dense().eval()
+    with pytest.raises(ValueError, match='4-D'):
+        model(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match=r'3 input channels.*\(B, 3, H, W\)'):
+        model(torch.rand(1, 1, 64, 64))
+    min_h, min_w = model.min_size
+    if min_h > 1:
+        with pytest.raises(ValueError, match=f'at least {min_h}x{min_w}'):
+            model(torch.rand(1, 3, min_h - 1, 64))
+
+
+@parametrize_networks
+def test_bad_arch_raises_clear_errors(net):
+    with pytest.raises(ValueError, match='Unknown .* arch'):
+        net.cls('no-such-arch')
+    partial = dict(net.arch)
+    key = sorted(partial)[0]
+    partial.pop(key)
+    with pytest.raises(KeyError, match=key):
+        net.cls(partial)
+    with pytest.raises(ValueError, match='out of range'):
+        net.build(out_indices=(99, ))
+    with pytest.raises(ValueError, match='frozen_stages'):
+        net.build(frozen_stages=99)
+
+
+# --------------------------------------------------------------------------
+# Training features
+# --------------------------------------------------------------------------
+@parametrize_networks
+def test_frozen_stages_survive_an_optimizer_step(net):
+    model = _randomized(net.build_dense(frozen_stages=1))
+    model.train()
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    # The stem and the first stage are frozen, the last block is not.
+    assert frozen and any(
+        p.requires_grad for p in net.last_block(model).parameters())
+    for stage in (0, 1):
+        for part in model.frozen_parts(stage):
+            if isinstance(part, nn.Module):
+                assert not any(m.training for m in part.modules()), part
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.1)
+    sum(o.sum() for o in model(torch.rand(2, 3, 64, 64))).backward()
+    optimizer.step()
+    for name, param in model.named_parameters():
+        changed = not torch.equal(param, before[name])
+        assert changed != (name in frozen), name
+
+
+@parametrize_networks
+def test_norm_eval(net):
+    kwargs = {}
+    if net.cls is HATNet:
+        kwargs['out_norm_cfg'] = dict(type='BN')
+    model = net.build_dense(norm_eval=True, **kwargs).train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    # ViL has LayerNorms only, and so has HVT without a x4 pyramid level.
+    assert bool(bns) == (net.cls is not ViL and 4 in model.pyramid_scales
+                         if isinstance(model, HVT) else net.cls is not ViL)
+    assert check_norm_state(bns, False)
+    model = net.build_dense(norm_eval=False, **kwargs).train()
+    assert check_norm_state(model.modules(), True)
+
+
+@parametrize_networks
+def test_with_cp_gives_the_same_outputs_and_gradients(net):
+    torch.manual_seed(0)
+    ref = _randomized(net.build_dense())
+    ckpt = net.build_dense(with_cp=True)
+    ckpt.load_state_dict(ref.state_dict())
+    x = torch.rand(2, 3, 70, 45)
+    results = []
+    for model in (ref, ckpt):
+        model.train()
+        x_ = x.clone().requires_grad_()
+        torch.manual_seed(1)
+        outs = model(x_)
+        sum((o * o).sum() for o in outs).backward()
+        buffers = {n: b.clone() for n, b in model.named_buffers()}
+        grads = {n: p.grad for n, p in model.named_parameters()
+                 if p.grad is not None}
+        results.append((outs, x_.grad, grads, buffers))
+    for a, b in zip(results[0][0], results[1][0]):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(results[0][1], results[1][1])
+    assert results[0][2].keys() == results[1][2].keys()
+    for name, grad in results[0][2].items():
+        torch.testing.assert_close(grad, results[1][2][name], msg=name,
+                                   rtol=1e-4, atol=1e-5)
+    # BN statistics are updated once, not again by the recomputation.
+    for name, buf in results[0][3].items():
+        torch.testing.assert_close(buf, results[1][3][name], msg=name)
+
+
+@parametrize_networks
+def test_every_trainable_parameter_gets_a_gradient(net):
+    """DDP with find_unused_parameters=False needs every trainable
+    parameter in the graph of the dense layout."""
+    model = net.build_dense(out_norm_cfg=net.out_norm_cfg).train()
+    sum(o.sum() for o in model(torch.rand(2, 3, 64, 64))).backward()
+    missing = [n for n, p in model.named_parameters()
+               if p.requires_grad and p.grad is None]
+    assert not missing
+
+
+@parametrize_networks
+def test_get_layer_depth_follows_the_forward_order(net):
+    """Depths run from 0 (stem) up along the forward pass; the head (and
+    the layers after the blocks that a network puts there: final norm,
+    pyramid) get the last depth."""
+    model = net.build_dense(out_norm_cfg=net.out_norm_cfg)
+    _, num_layers = model.get_layer_depth('head.fc.weight', 'backbone.')
+    assert model.get_layer_depth('head.fc.weight',
+                                 'backbone.') == (num_layers - 1, num_layers)
+    order = []
+    names = {m: n for n, m in model.named_modules()}
+    for module in model.modules():
+        if list(module.parameters(recurse=False)):
+            module.register_forward_pre_hook(
+                lambda m, *args: order.append(names[m]))
+    model(torch.rand(1, 3, 64, 64))
+    params = dict(model.named_parameters())
+    depths = []
+    for name in order:
+        prefix = f'{name}.' if name else ''
+        for pname in params:
+            if pname.startswith(prefix) and '.' not in pname[len(prefix):]:
+                depth, total = model.get_layer_depth('backbone.' + pname,
+                                                     'backbone.')
+                assert total == num_layers and 0 <= depth < num_layers
+                if depth < num_layers - 1:
+                    depths.append((depth, pname))
+    assert depths[0][0] == 0
+    assert [d for d, _ in depths] == sorted(d for d, _ in depths), depths
+
+
+# --------------------------------------------------------------------------
+# Initialisation
+# --------------------------------------------------------------------------
+@parametrize_networks
+def test_init_cfg_is_applied_after_the_official_init(net):
+    """A user's init_cfg of any type wins over the official init."""
+    model = net.build_dense(init_cfg=dict(
+        type='Constant', layer=['Linear', 'Conv2d'], val=0.5, bias=0.25))
+    model.init_weights()
+    layers = [m for m in model.modules()
+              if type(m) in (nn.Linear, nn.Conv2d)]
+    assert layers
+    for layer in layers:
+        assert torch.all(layer.weight == 0.5)
+        assert layer.bias is None or torch.all(layer.bias == 0.25)
+
+
+@parametrize_networks
+def test_pretrained_load_survives_init_weights(net, tmp_path):
+    source = _randomized(net.build_dense())
+    path = str(tmp_path / 'backbone.pth')
+    save_checkpoint(
+        {'state_dict': {'backbone.' + k: v
+                        for k, v in source.state_dict().items()}}, path)
+    model = net.build_dense(init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.'))
+    model.init_weights()
+    model.init_weights()  # a second call changes nothing
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, msg=key)
+
+
+# --------------------------------------------------------------------------
+# Old argument names
+# --------------------------------------------------------------------------
+def test_deprecated_argument_names_still_work():
+    with pytest.warns(FutureWarning, match="out_type='avg_featmap'"):
+        old = HVT(HVT_1D, out_type='avg_token')
+    assert old.out_type == 'avg_featmap'
+    with pytest.warns(FutureWarning, match='pyramid_scales'):
+        old = HVT(HVT_1D, out_type='featmap', out_indices=(1, 3),
+                  out_scales=(1, 0.5))
+    assert old.pyramid_scales == (1, 0.5)
+    with pytest.warns(FutureWarning, match='out_norm_cfg'):
+        old = HVT(HVT_1D, out_type='featmap', out_indices=(1, 3),
+                  out_norms=True)
+    assert isinstance(old.norm1, nn.LayerNorm) and not hasattr(old, 'norm3')
+    with pytest.warns(FutureWarning, match='out_norm_cfg=None'):
+        vil = ViL(NETWORKS['vil'].arch, out_norms=False)
+    assert not hasattr(vil, 'norm3')
+    with pytest.raises(ValueError, match='give .pyramid_scales. only'):
+        HVT(HVT_1D, out_type='featmap', out_scales=(1, ),
+            pyramid_scales=(1, ))
+
+
+def test_networks_share_one_surface():
+    """Every network takes the same argument names for the same things."""
+    import inspect
+    shared = {'arch', 'in_channels', 'out_indices', 'out_type',
+              'out_norm_cfg', 'frozen_stages', 'norm_eval', 'with_cp',
+              'init_cfg', 'drop_path_rate'}
+    for net in (HVT, DHVT, ViL, HATNet):
+        params = set(inspect.signature(net).parameters)
+        assert shared <= params, (net.__name__, shared - params)
+    for net in (HVT, DHVT):
+        params = inspect.signature(net).parameters
+        assert 'pyramid_scales' in params and 'pyramid_norm_cfg' in params

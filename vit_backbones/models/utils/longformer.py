@@ -1,0 +1,182 @@
+"""The Vision Longformer's local-attention geometry (ViL).
+
+A ``H x W`` token map is cut into ``w x w`` chunks (zero-padded at the
+bottom/right to multiples of ``w``). A query of chunk ``(i, j)`` attends to
+the keys of the 3x3 chunks around it (the chunk-aligned ``3w x 3w`` halo),
+or, in random-shift training, to its own chunk plus one neighbour chunk.
+Everything here is pure tensor bookkeeping: which keys each chunk sees
+(:func:`gather_halo`), where they sit relative to the chunk
+(:func:`key_offsets`, :func:`local_rpb_index`), which of them are real
+(:func:`local_keep_mask`, :func:`local_mask_bias`) and the chunk layout
+(:func:`to_chunks`, :func:`from_chunks`). The masks are built once per shape
+with tensor ops and cached; nothing loops over positions.
+"""
+from functools import lru_cache
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .attention import bool_mask_to_bias
+
+__all__ = [
+    'SHIFT_NEIGHBOURS', 'grid_coords', 'key_offsets', 'local_rpb_index',
+    'full_rpb_index', 'local_keep_mask', 'local_mask_bias', 'gather_halo',
+    'to_chunks', 'from_chunks'
+]
+
+def grid_coords(rows: int, cols: int, row0: int = 0, col0: int = 0) -> torch.Tensor:
+    """``(rows * cols, 2)`` row-major coordinates starting at ``(row0,
+    col0)``."""
+    r = torch.arange(row0, row0 + rows, device='cpu')
+    c = torch.arange(col0, col0 + cols, device='cpu')
+    return torch.stack(torch.meshgrid(r, c, indexing='ij'), -1).view(-1, 2)
+
+
+@lru_cache(maxsize=None)
+def key_offsets(window: int, neighbour: Optional[Tuple[int, int]]):
+    """Offsets of the local keys of a chunk, relative to its top-left token.
+
+    ``neighbour=None``: the whole ``3w x 3w`` halo (the chunk and its eight
+    neighbour chunks), row-major, as :func:`gather_halo` lays it out.
+    ``neighbour=(dr, dc)``: the chunk itself followed by the neighbour chunk
+    ``(dr, dc)`` (the random-shift training mode).
+    """
+    w = window
+    if neighbour is None:
+        return grid_coords(3 * w, 3 * w, -w, -w)
+    dr, dc = neighbour
+    return torch.cat([grid_coords(w, w), grid_coords(w, w, dr * w, dc * w)])
+
+
+@lru_cache(maxsize=None)
+def local_rpb_index(window: int,
+                     neighbour: Optional[Tuple[int, int]]) -> torch.Tensor:
+    """``(w^2, K)`` indices into the ``(4w - 1)^2`` relative-position table.
+
+    The table is indexed by ``(dr + 2w - 1) * (4w - 1) + (dc + 2w - 1)`` with
+    ``dr = query_row - key_row`` (as the official code and Swin do).
+    """
+    w = window
+    rel = grid_coords(w, w)[:, None] - key_offsets(w, neighbour)[None]
+    rel = rel + (2 * w - 1)
+    return rel[..., 0] * (4 * w - 1) + rel[..., 1]
+
+
+@lru_cache(maxsize=16)
+def full_rpb_index(rows: int, cols: int) -> torch.Tensor:
+    """``(HW, HW)`` indices into a ``(2H - 1) x (2W - 1)`` table."""
+    coords = grid_coords(rows, cols)
+    offset = torch.tensor([rows - 1, cols - 1], device='cpu')
+    rel = coords[:, None] - coords[None] + offset
+    return rel[..., 0] * (2 * cols - 1) + rel[..., 1]
+
+
+def local_keep_mask(height: int, width: int, window: int, exact: bool,
+                     neighbour: Optional[Tuple[int, int]],
+                     device: torch.device) -> torch.Tensor:
+    """Which local keys each query of each chunk may attend to.
+
+    Returns a bool tensor ``(num_chunks, w^2 or 1, K)``: a key is kept when
+    it lies inside the (unpadded) ``height x width`` map and, with
+    ``exact=True``, when it is within ``w`` rows and columns of the query.
+    The query dimension is 1 when the mask does not depend on the query.
+    """
+    w = window
+    mh, mw = -(-height // w), -(-width // w)
+    origins = grid_coords(mh, mw) * w  # (M, 2)
+    keys = origins[:, None] + key_offsets(w, neighbour)[None]  # (M, K, 2)
+    keep = ((keys[..., 0] >= 0) & (keys[..., 0] < height)
+            & (keys[..., 1] >= 0) & (keys[..., 1] < width))[:, None]
+    if exact:
+        rel = grid_coords(w, w)[:, None] - key_offsets(w, neighbour)[None]
+        keep = keep & (rel.abs() <= w).all(-1)[None]
+    return keep.to(device)
+
+
+@lru_cache(maxsize=64)
+def local_mask_bias(height: int, width: int, window: int, exact: bool,
+                     neighbour: Optional[Tuple[int, int]], num_global: int,
+                     device: torch.device,
+                     dtype: torch.dtype) -> torch.Tensor:
+    """Additive mask ``(M, w^2 or 1, num_global + K)``: 0 where a query may
+    look, a large negative value elsewhere (global keys are always kept).
+    Cached per map size, window, mode, device and dtype."""
+    keep = local_keep_mask(height, width, window, exact, neighbour, device)
+    if num_global:
+        keep = F.pad(keep, (num_global, 0), value=True)
+    return bool_mask_to_bias(keep, dtype)
+
+
+def gather_halo(x: torch.Tensor, window: int,
+                 neighbour: Optional[Tuple[int, int]],
+                 extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Collect the keys (or values) every chunk attends to.
+
+    Args:
+        x: ``(B, heads, H, W, C)``, any ``H`` and ``W``.
+        neighbour: ``None`` for the full ``3w x 3w`` halo of each chunk,
+            ``(dr, dc)`` for the chunk itself plus that neighbour chunk.
+        extra: ``(B, heads, g, C)`` tokens put in front of every chunk's
+            keys (the global tokens).
+
+    Returns:
+        ``(B, heads, num_chunks, g + K, C)``, the local keys in the order of
+        :func:`key_offsets`; positions outside the map are zeros (masked by
+        :func:`local_keep_mask`).
+    """
+    w = window
+    b, h, rows, cols, c = x.shape
+    mh, mw = -(-rows // w), -(-cols // w)
+    x = F.pad(x, (0, 0, w, w + mw * w - cols, w, w + mh * w - rows))
+    if neighbour is None:
+        # (B, h, mh, mw, C, 3w, 3w) -> (B, h, mh, mw, 3w, 3w, C)
+        local = x.unfold(2, 3 * w, w).unfold(3, 3 * w, w).permute(
+            0, 1, 2, 3, 5, 6, 4)
+        num_local = 9 * w * w
+    else:
+        parts = [
+            x[:, :, (1 + dr) * w:(1 + dr + mh) * w,
+              (1 + dc) * w:(1 + dc + mw) * w] for dr, dc in ((0, 0),
+                                                             neighbour)
+        ]
+        # (B, h, mh, mw, 2, w, w, C)
+        local = torch.stack([
+            p.reshape(b, h, mh, w, mw, w, c).transpose(3, 4) for p in parts
+        ], dim=4)
+        num_local = 2 * w * w
+    local = local.reshape(b, h, mh * mw, num_local, c)
+    if extra is None:
+        return local
+    extra = extra[:, :, None].expand(-1, -1, mh * mw, -1, -1)
+    return torch.cat([extra, local], dim=3)
+
+
+def to_chunks(x: torch.Tensor, window: int) -> torch.Tensor:
+    """``(B, h, H, W, C)`` -> ``(B, h, M, w^2, C)``, zero-padding ``H`` and
+    ``W`` at the bottom/right to multiples of ``w``."""
+    b, h, rows, cols, c = x.shape
+    w = window
+    mh, mw = -(-rows // w), -(-cols // w)
+    x = F.pad(x, (0, 0, 0, mw * w - cols, 0, mh * w - rows))
+    x = x.view(b, h, mh, w, mw, w, c).transpose(3, 4)
+    return x.reshape(b, h, mh * mw, w * w, c)
+
+
+def from_chunks(x: torch.Tensor, window: int, rows: int,
+                 cols: int) -> torch.Tensor:
+    """Inverse of :func:`to_chunks`, cropped to ``rows x cols`` and
+    flattened to ``(B, h, rows * cols, C)``."""
+    b, h, _, _, c = x.shape
+    w = window
+    mh, mw = -(-rows // w), -(-cols // w)
+    x = x.view(b, h, mh, mw, w, w, c).transpose(3, 4).reshape(
+        b, h, mh * w, mw * w, c)
+    return x[:, :, :rows, :cols].reshape(b, h, rows * cols, c)
+
+
+# The random-shift training mode k = 1..8 pairs a chunk with one neighbour,
+# numbered row-major over the 3x3 neighbourhood without the centre (the
+# official code's numbering).
+SHIFT_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),
+                    (1, 0), (1, 1))
