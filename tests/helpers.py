@@ -21,6 +21,21 @@ def check_norm_state(modules, train_state):
     return True
 
 
+def randomize(model, seed=0):
+    """Non-trivial weights: norms and biases away from 1/0, so that every
+    path of a network matters in a comparison."""
+    import math
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if p.dim() == 1:
+                p.copy_(noise * 0.2 + (1. if name.endswith('weight') else 0.))
+            else:
+                p.copy_(noise / math.sqrt(p[0].numel()))
+    return model
+
+
 def count_params(module):
     return sum(p.numel() for p in module.parameters())
 

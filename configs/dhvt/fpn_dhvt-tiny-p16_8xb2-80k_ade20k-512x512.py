@@ -4,37 +4,19 @@
 # Protocol of the PVT/Twins Semantic FPN results: AdamW lr 1e-4, weight
 # decay 1e-4, poly schedule to 0, 512x512 crops, 80k iterations at 8x2.
 _base_ = [
-    'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/models/fpn_r50.py',
+    'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py'
+    'mmseg::_base_/schedules/schedule_80k.py',
+    './_base_/dhvt-tiny-p16_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# No official DHVT weights were released. Point this at ImageNet weights:
-# an official main.py checkpoint converted with
-# tools/model_converters/dhvt_to_mmpretrain.py, or a checkpoint of
-# dhvt-tiny-p16_8xb64_in1k.py.
-checkpoint_file = 'work_dirs/dhvt-tiny-p16_3rdparty_in1k.pth'  # placeholder
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.DHVT',
-        arch='tiny-in1k-p16',
-        out_type='featmap',
-        out_indices=(3, 5, 7, 11),
-        pyramid_scales=(4, 2, 1, 0.5),
-        drop_path_rate=0.1,
-        # BN statistics need more than 2 images: synchronise them
-        norm_cfg=dict(type='SyncBN'),
-        pyramid_norm_cfg=dict(type='SyncBN'),
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=_base_.backbone,
     neck=dict(in_channels=[192, 192, 192, 192]),
     decode_head=dict(num_classes=150))
 

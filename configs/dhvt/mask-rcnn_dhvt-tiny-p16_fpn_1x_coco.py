@@ -2,30 +2,13 @@
 # 16), so the backbone builds strides 4/8/16/32 itself from blocks 3, 5, 7
 # and 11 (deconv x4, deconv x2, identity, max-pool; XCiT/ViTDet style) and
 # the stock FPN is used unchanged.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# No official DHVT weights were released. Point this at ImageNet weights:
-# an official main.py checkpoint converted with
-# tools/model_converters/dhvt_to_mmpretrain.py, or a checkpoint of
-# dhvt-tiny-p16_8xb64_in1k.py.
-checkpoint_file = 'work_dirs/dhvt-tiny-p16_3rdparty_in1k.pth'  # placeholder
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    './_base_/dhvt-tiny-p16_dense.py',
+]
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.DHVT',
-        arch='tiny-in1k-p16',
-        out_type='featmap',
-        out_indices=(3, 5, 7, 11),
-        pyramid_scales=(4, 2, 1, 0.5),
-        drop_path_rate=0.1,
-        # BN statistics need more than 2 images: synchronise them
-        norm_cfg=dict(type='SyncBN'),
-        pyramid_norm_cfg=dict(type='SyncBN'),
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=_base_.backbone,
     neck=dict(in_channels=[192, 192, 192, 192]))
 
 # AdamW as for other transformer backbones (Swin, XCiT); norms, biases and

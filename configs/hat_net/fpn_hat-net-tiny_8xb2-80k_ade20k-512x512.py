@@ -8,30 +8,15 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py',
+    './_base_/hat-net-tiny_dense.py',
 ]
-
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# The official ImageNet weights, converted with
-# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Tiny.pth <this path>
-checkpoint_file = 'work_dirs/hat-net-tiny_3rdparty_in1k.pth'
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.HATNet',
-        arch='tiny',
-        grid_sizes=(8, 8, 8, 1),
-        ds_ratios=(16, 8, 4, 1),
-        out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.1,
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=_base_.backbone,
     neck=dict(in_channels=[48, 96, 240, 384]),
     decode_head=dict(num_classes=150))
 

@@ -8,26 +8,11 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    './_base_/hat-net-tiny_dense.py',
 ]
 
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# The official ImageNet weights, converted with
-# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Tiny.pth <this path>
-checkpoint_file = 'work_dirs/hat-net-tiny_3rdparty_in1k.pth'
-
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.HATNet',
-        arch='tiny',
-        grid_sizes=(8, 8, 8, 1),
-        ds_ratios=(16, 8, 4, 1),
-        out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.1,
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=_base_.backbone,
     neck=dict(in_channels=[48, 96, 240, 384]))
 
 optim_wrapper = dict(

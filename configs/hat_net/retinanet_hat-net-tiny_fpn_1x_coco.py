@@ -8,27 +8,12 @@ _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    './_base_/hat-net-tiny_dense.py',
 ]
 
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# The official ImageNet weights, converted with
-# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Tiny.pth <this path>
-checkpoint_file = 'work_dirs/hat-net-tiny_3rdparty_in1k.pth'
-
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.HATNet',
-        arch='tiny',
-        grid_sizes=(8, 8, 8, 1),
-        ds_ratios=(16, 8, 4, 1),
-        # Only the levels the FPN uses (C3-C5; P6/P7 come from C5).
-        out_indices=(1, 2, 3),
-        drop_path_rate=0.1,
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    # Only the levels the FPN uses (C3-C5; P6/P7 come from C5).
+    backbone=dict(_base_.backbone, out_indices=(1, 2, 3)),
     neck=dict(in_channels=[96, 240, 384], start_level=0, num_outs=5))
 
 optim_wrapper = dict(

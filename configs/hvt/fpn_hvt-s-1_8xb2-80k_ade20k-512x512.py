@@ -7,35 +7,18 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/schedules/schedule_80k.py',
     'mmseg::_base_/default_runtime.py',
+    './_base_/hvt-s-1_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# Converted with tools/model_converters/hvt_to_mmpretrain.py from the
-# official hvt_s_1.pth (GitHub release v1.1 of zhuang-group/HVT).
-checkpoint_file = 'work_dirs/hvt-s-1_3rdparty_in1k.pth'
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.HVT',
-        arch='s-1',
-        # Position embeddings are resized to the 512x512 crops when the
-        # 224x224 checkpoint is loaded (bicubic on the patch grid, linear
-        # along the pooled sequence).
-        img_size=512,
-        drop_path_rate=0.1,
-        out_type='featmap',
-        out_indices=(3, 5, 7, 11),
-        pyramid_scales=(4, 2, 1, 0.5),
-        out_norm_cfg=dict(type='LN', eps=1e-6),
-        pyramid_norm_cfg=dict(type='SyncBN', requires_grad=True),
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    # Position embeddings are resized to the 512x512 crops when the 224x224
+    # checkpoint is loaded (bicubic on the patch grid, linear along the
+    # pooled sequence).
+    backbone=dict(_base_.backbone, img_size=512),
     neck=dict(in_channels=[384, 384, 384, 384]),
     decode_head=dict(num_classes=150))
 

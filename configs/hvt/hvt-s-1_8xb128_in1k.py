@@ -9,6 +9,7 @@ _base_ = [
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
+
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 
 model = dict(

@@ -8,28 +8,11 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    './_base_/hvt-s-1_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# Converted with tools/model_converters/hvt_to_mmpretrain.py from the
-# official hvt_s_1.pth (GitHub release v1.1 of zhuang-group/HVT).
-checkpoint_file = 'work_dirs/hvt-s-1_3rdparty_in1k.pth'
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.HVT',
-        arch='s-1',
-        img_size=224,
-        drop_path_rate=0.1,
-        out_type='featmap',
-        out_indices=(3, 5, 7, 11),
-        pyramid_scales=(4, 2, 1, 0.5),
-        out_norm_cfg=dict(type='LN', eps=1e-6),
-        pyramid_norm_cfg=dict(type='SyncBN', requires_grad=True),
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=_base_.backbone,
     neck=dict(in_channels=[384, 384, 384, 384]))
 
 optim_wrapper = dict(

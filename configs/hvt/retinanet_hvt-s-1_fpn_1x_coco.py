@@ -8,27 +8,12 @@ _base_ = [
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py',
+    './_base_/hvt-s-1_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# Converted with tools/model_converters/hvt_to_mmpretrain.py from the
-# official hvt_s_1.pth (GitHub release v1.1 of zhuang-group/HVT).
-checkpoint_file = 'work_dirs/hvt-s-1_3rdparty_in1k.pth'
 
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='mmpretrain.HVT',
-        arch='s-1',
-        img_size=224,
-        drop_path_rate=0.1,
-        out_type='featmap',
-        out_indices=(5, 7, 11),
-        pyramid_scales=(2, 1, 0.5),
-        out_norm_cfg=dict(type='LN', eps=1e-6),
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+        _base_.backbone, out_indices=(5, 7, 11), pyramid_scales=(2, 1, 0.5)),
     neck=dict(in_channels=[384, 384, 384], start_level=0, num_outs=5))
 
 # AdamW fine-tuning as for Swin/PVT; no weight decay on position embeddings

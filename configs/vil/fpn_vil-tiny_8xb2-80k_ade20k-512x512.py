@@ -5,33 +5,19 @@
 # 512x512 crops) with the detection layout of the backbone (Longformer in all
 # stages, one global token in stages 1-3, no output norms).
 _base_ = [
-    'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/models/fpn_r50.py',
+    'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/schedules/schedule_80k.py',
-    'mmseg::_base_/default_runtime.py'
+    'mmseg::_base_/default_runtime.py',
+    './_base_/vil-tiny_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# See configs/vil/retinanet_vil-tiny_fpn_1x_coco.py.
-checkpoint_file = 'work_dirs/vil-tiny_3rdparty_in1k.pth'
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.ViL',
-        arch='tiny',
-        attn_types='longformer',
-        num_global_tokens=(1, 1, 1, 0),
-        pos_embed='rpb',
-        out_indices=(0, 1, 2, 3),
-        out_norm_cfg=None,
-        drop_path_rate=0.1,
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=dict(_base_.backbone, drop_path_rate=0.1),
     neck=dict(in_channels=[48, 96, 192, 384]),
     decode_head=dict(num_classes=150))
 

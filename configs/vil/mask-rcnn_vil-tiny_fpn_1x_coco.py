@@ -9,27 +9,12 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py',
+    './_base_/vil-tiny_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# See retinanet_vil-tiny_fpn_1x_coco.py.
-checkpoint_file = 'work_dirs/vil-tiny_3rdparty_in1k.pth'
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.ViL',
-        arch='tiny',
-        attn_types='longformer',
-        num_global_tokens=(1, 1, 1, 0),
-        pos_embed='rpb',
-        out_indices=(0, 1, 2, 3),
-        out_norm_cfg=None,
-        drop_path_rate=0.05,
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=_base_.backbone,
     neck=dict(in_channels=[48, 96, 192, 384]))
 
 optim_wrapper = dict(

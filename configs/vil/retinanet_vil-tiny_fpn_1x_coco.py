@@ -9,30 +9,12 @@ _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py',
+    './_base_/vil-tiny_dense.py',
 ]
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
-# An ImageNet checkpoint converted with
-# tools/model_converters/vil_to_mmpretrain.py (or trained with
-# configs/vil/vil-tiny_8xb128_in1k.py); the classification layout (full
-# attention in stages 3-4) is adapted when it is loaded.
-checkpoint_file = 'work_dirs/vil-tiny_3rdparty_in1k.pth'
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmpretrain.ViL',
-        arch='tiny',
-        attn_types='longformer',
-        num_global_tokens=(1, 1, 1, 0),
-        pos_embed='rpb',
-        out_indices=(1, 2, 3),
-        out_norm_cfg=None,
-        drop_path_rate=0.05,
-        init_cfg=dict(
-            type='Pretrained', checkpoint=checkpoint_file,
-            prefix='backbone.')),
+    backbone=dict(_base_.backbone, out_indices=(1, 2, 3)),
     neck=dict(in_channels=[96, 192, 384], start_level=0, num_outs=5))
 
 optim_wrapper = dict(

@@ -6,4 +6,3 @@ _base_ = './vil-tiny_8xb128_in1k.py'
 model = dict(
     backbone=dict(arch='medium-d', random_shift=True),
     head=dict(in_channels=768))
-

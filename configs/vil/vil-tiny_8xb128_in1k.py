@@ -9,6 +9,7 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
+
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 
 model = dict(

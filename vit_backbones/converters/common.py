@@ -171,7 +171,8 @@ def check_classifier(state_dict: Dict[str, torch.Tensor],
     """Raise :class:`CheckpointMismatchError` unless ``state_dict`` is an
     ``ImageClassifier`` state dict whose ``backbone.*`` fits ``backbone``
     exactly and (with ``require_head``) has a ``head.fc`` linear."""
-    check_state_dict(backbone_state_dict(state_dict), backbone, what=f'converted {network} checkpoint')
+    check_state_dict(backbone_state_dict(state_dict), backbone,
+                     what=f'converted {network} checkpoint')
     head = {k for k in state_dict if not k.startswith('backbone.')}
     if require_head and head != {'head.fc.weight', 'head.fc.bias'}:
         raise CheckpointMismatchError(

@@ -41,9 +41,11 @@ from .common import (CheckpointMismatchError, check_classifier, key_by_rules,
 HEAD_DIM = 64
 
 _RULES = [(re.compile(pattern), replacement) for pattern, replacement in (
-    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.projection.\1'),
+    (r'patch_embed\.proj\.(weight|bias)',
+     r'backbone.patch_embed.projection.\1'),
     (r'pos_embed', 'backbone.pos_embed'),
-    (r'blocks\.(\d+)\.norm([12])\.(weight|bias)', r'backbone.layers.\1.ln\2.\3'),
+    (r'blocks\.(\d+)\.norm([12])\.(weight|bias)',
+     r'backbone.layers.\1.ln\2.\3'),
     (r'blocks\.(\d+)\.attn\.(qkv|proj)\.(weight|bias)',
      r'backbone.layers.\1.attn.\2.\3'),
     (r'blocks\.(\d+)\.mlp\.fc1\.(weight|bias)',

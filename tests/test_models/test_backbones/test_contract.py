@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 import torch
 import torch.nn as nn
-from helpers import check_norm_state
+from helpers import check_norm_state, randomize
 from mmengine.runner import save_checkpoint
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
@@ -91,20 +91,6 @@ parametrize_networks = pytest.mark.parametrize(
     'net', list(NETWORKS.values()), ids=list(NETWORKS))
 
 
-def _randomized(model, seed=0):
-    """Weights away from their init, so that every path matters."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen)
-            if p.dim() == 1:
-                base = 1. if name.endswith('weight') else 0.
-                p.copy_(noise * 0.2 + base)
-            else:
-                p.copy_(noise * 0.5 / math.sqrt(p[0].numel()))
-    return model
-
-
 # --------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------
@@ -178,7 +164,7 @@ def test_forward_stops_after_the_last_output(net):
 @parametrize_networks
 def test_batch_independence_in_eval(net):
     """In eval mode a sample's outputs do not depend on the batch."""
-    model = _randomized(net.build_dense()).eval()
+    model = randomize(net.build_dense()).eval()
     x = torch.randn(3, 3, 70, 45)
     with torch.no_grad():
         batched = model(x)
@@ -223,7 +209,7 @@ def test_bad_arch_raises_clear_errors(net):
 # --------------------------------------------------------------------------
 @parametrize_networks
 def test_frozen_stages_survive_an_optimizer_step(net):
-    model = _randomized(net.build_dense(frozen_stages=1))
+    model = randomize(net.build_dense(frozen_stages=1))
     model.train()
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     # The stem and the first stage are frozen, the last block is not.
@@ -260,7 +246,7 @@ def test_norm_eval(net):
 @parametrize_networks
 def test_with_cp_gives_the_same_outputs_and_gradients(net):
     torch.manual_seed(0)
-    ref = _randomized(net.build_dense())
+    ref = randomize(net.build_dense())
     ckpt = net.build_dense(with_cp=True)
     ckpt.load_state_dict(ref.state_dict())
     x = torch.rand(2, 3, 70, 45)
@@ -348,7 +334,7 @@ def test_init_cfg_is_applied_after_the_official_init(net):
 
 @parametrize_networks
 def test_pretrained_load_survives_init_weights(net, tmp_path):
-    source = _randomized(net.build_dense())
+    source = randomize(net.build_dense())
     path = str(tmp_path / 'backbone.pth')
     save_checkpoint(
         {'state_dict': {'backbone.' + k: v
@@ -396,3 +382,19 @@ def test_networks_share_one_surface():
     for net in (HVT, DHVT):
         params = inspect.signature(net).parameters
         assert 'pyramid_scales' in params and 'pyramid_norm_cfg' in params
+
+
+@pytest.mark.parametrize('module', [
+    'vit_backbones.models.backbones.hvt',
+    'vit_backbones.models.backbones.dhvt',
+    'vit_backbones.models.backbones.vil',
+    'vit_backbones.models.backbones.hat_net',
+    'vit_backbones.models.utils.attention'
+])
+def test_docstring_examples_run(module):
+    """The ``Examples:`` blocks of the docstrings are true."""
+    import doctest
+    import importlib
+    torch.manual_seed(0)
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted and not result.failed

@@ -6,8 +6,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from helpers import check_norm_state
-from mmengine.runner import load_checkpoint, save_checkpoint
-from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
 from vit_backbones.models.backbones import DHVT
 from vit_backbones.models.utils import attention_as_matmul

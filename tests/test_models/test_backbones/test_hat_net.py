@@ -6,14 +6,12 @@ official ``HAT_Net.py``); here: arch zoo and exact official parameter
 counts, output shapes at any size, the padding design against a reference
 that never pads, the OpenMMLab features and the errors.
 """
-import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import check_norm_state, count_params
-from mmengine.runner import save_checkpoint
+from helpers import count_params, randomize
 
 from vit_backbones.models.backbones.hat_net import (HATNet, HATNetAttention,
                                                     _tile_key_bias)
@@ -33,19 +31,6 @@ DENSE = dict(grid_sizes=(8, 8, 8, 1), ds_ratios=(16, 8, 4, 1))
 # sum(p.numel() for p in model.parameters())).
 OFFICIAL_PARAMS = dict(
     tiny=12_655_912, small=25_747_784, medium=42_942_472, large=63_132_488)
-
-
-def randomize(model, seed=0):
-    """Non-trivial weights: norms and biases away from 1/0."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen)
-            if p.dim() == 1:
-                p.copy_(noise * 0.2 + (1. if name.endswith('weight') else 0.))
-            else:
-                p.copy_(noise / math.sqrt(p[0].numel()))
-    return model
 
 
 @pytest.mark.parametrize('arch', ['tiny', 'small', 'medium', 'large'])

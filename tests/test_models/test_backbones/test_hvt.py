@@ -5,8 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from helpers import check_norm_state, count_params
-from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
+from helpers import count_params
 
 from vit_backbones.models.backbones import HVT
 from vit_backbones.models.backbones.hvt import pooled_length

@@ -45,7 +45,8 @@ def resolve_arch(arch: Union[str, dict], arch_zoo: dict,
     missing = set(essential_keys) - set(arch)
     if missing:
         raise KeyError(f'Custom {name} arch misses the keys '
-                       f'{sorted(missing)}; it needs {sorted(essential_keys)}.')
+                       f'{sorted(missing)}; it needs '
+                       f'{sorted(essential_keys)}.')
     return dict(arch)
 
 
@@ -255,11 +256,11 @@ class VitBackbone(BaseBackbone):
         has_bn = any(
             isinstance(m, _BatchNorm) and m.track_running_stats
             for m in block.modules())
-        context_fn = cp.noop_context_fn
         if has_bn:
 
             def context_fn():
                 return nullcontext(), _keep_batchnorm_stats(block)
-
+        else:
+            context_fn = cp.noop_context_fn
         return cp.checkpoint(
             block, *args, use_reentrant=False, context_fn=context_fn)

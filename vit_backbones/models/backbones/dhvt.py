@@ -7,7 +7,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
@@ -249,124 +248,77 @@ class DHVTBlock(nn.Module):
 class DHVT(VitBackbone):
     """Dynamic Hybrid Vision Transformer (DHVT).
 
-    A plain (single-stride) ViT from `Bridging the Gap Between Vision
-    Transformers and Convolutional Neural Networks on Small Datasets
-    <https://arxiv.org/abs/2210.05958>`_, exactly the official
-    ``apply_dhvt=True`` model (``ArieSeirack/DHVT``):
+    A plain (single-stride) ViT with convolutional inductive biases: a
+    sequential overlapping patch embedding (:class:`SOPE`), a class token
+    and no position embedding, then pre-norm blocks of head-token attention
+    (:class:`HeadTokenAttention`) and a convolutional feed-forward
+    (:class:`DAFF`), and a final LayerNorm; the class token is the
+    classification feature. Dense outputs are the patch-token maps of a few
+    blocks (stride ``P``), rescaled by a :class:`SimpleFeaturePyramid`
+    (``pyramid_scales``) into strides 4/8/16/32. Any input size works
+    (``ceil(H/P) x ceil(W/P)`` tokens, nothing padded or masked).
 
-    1. :class:`SOPE` turns the image into ``ceil(H/P) x ceil(W/P)`` tokens
-       (``P`` = ``patch_size``), a class token is prepended. There is *no*
-       absolute position embedding: position comes from the zero padding of
-       the convolutions.
-    2. ``num_layers`` pre-norm blocks of :class:`HeadTokenAttention`
-       (HI-MHSA) and :class:`DAFF`, with a linear drop-path schedule.
-    3. A final LayerNorm; the class token is the classification feature
-       (``out_type='cls_token'``, followed by ``LinearClsHead``).
-
-    **Official code over paper.** Where they differ, we follow the code:
-    SOPE has GELU between its convolutions, not after each (paper Eq. 2),
-    and SyncBN (the paper's pseudo-code says BN; here ``stem_norm_cfg``);
-    the head tokens get a LayerNorm over each ``head_dims`` chunk (eps
-    1e-5) between the projection and the GELU, which Eq. 6 omits; the DAFF
-    squeeze-excitation has no sigmoid (as Eq. 4, unlike SENet).
-
-    **Variants.** The head count depends on the dataset the paper trained
-    on (tiny: 4 on CIFAR/DomainNet, 3 on ImageNet; small: 8 on CIFAR, 6 on
-    DomainNet/ImageNet), which changes the shapes of the head-token layers,
-    so the arch names say dataset and patch size. The official model
-    function names are aliases.
-
-    =======================  ===============================  ==  ===  =====
-    arch                     official name (alias)            P   C    heads
-    =======================  ===============================  ==  ===  =====
-    ``tiny-cifar-p4``        ``dhvt_tiny_cifar_patch4``       4   192  4
-    ``small-cifar-p4``       ``dhvt_small_cifar_patch4``      4   384  8
-    ``tiny-cifar-p2``        ``dhvt_tiny_cifar_patch2``       2   192  4
-    ``small-cifar-p2``       ``dhvt_small_cifar_patch2``      2   384  8
-    ``tiny-in1k-p16``        ``dhvt_tiny_imagenet_patch16``   16  192  3
-    ``small-in1k-p16``       ``dhvt_small_imagenet_patch16``  16  384  6
-    ``tiny-domainnet-p16``   ``dhvt_tiny_domain_patch16``     16  192  4
-    ``small-domainnet-p16``  ``dhvt_small_domain_patch16``    16  384  6
-    =======================  ===============================  ==  ===  =====
-
-    All have 12 blocks and an MLP ratio of 4. Short aliases such as
-    ``'t-cifar-p4'`` and ``'s-in1k-p16'`` work too.
-
-    **Any input size.** Nothing needs padding: every SOPE convolution has
-    stride 2 and padding 1, so the grid is ``ceil(H/P) x ceil(W/P)`` and
-    this equals what the official model computes for such sizes. Attention,
-    the head tokens and DAFF see only real tokens, so nothing is masked.
-    Where the official DAFF assumed a square grid, the grid size is passed
-    explicitly, so non-square inputs work. The documented minimum is one
-    patch (``P x P``).
-
-    **Dense outputs** (``out_type='featmap'``). The patch tokens of the
-    blocks in ``out_indices`` (class and head tokens dropped) are reshaped
-    to ``(B, C, ceil(H/P), ceil(W/P))``. With ``pyramid_scales`` (one per
-    output) a :class:`SimpleFeaturePyramid` rescales them: the XCiT/ViTDet
-    recipe ``out_indices=(3, 5, 7, 11)``, ``pyramid_scales=(4, 2, 1, 0.5)``
-    gives strides 4, 8, 16 and 32 at patch 16, all with ``C`` channels, for
-    the stock mmdet/mmseg ``FPN``. Each output is cropped to
-    ``ceil(H * scale / P) x ceil(W * scale / P)`` (the up-sampled maps of
-    inputs that ``P`` does not divide reach past the image), and a map is
-    padded by replication before a max-pool so that odd grids keep their
-    last row (``ceil_mode``). ``final_norm`` applies the final LayerNorm to
-    the last block's tokens when it is an output (so all weights of a
-    classification checkpoint are used); ``out_norm_cfg`` adds optional
-    per-output norms ``norm{i}`` (off by default: the official code has no
-    dense model).
-
-    **Stages** (for ``frozen_stages``). DHVT is plain, so stages are
-    defined here: stage 0 is the stem (SOPE and the class token), stages
-    1-4 are the groups of blocks ending at the pyramid's blocks 3, 5, 7 and
-    11 (for another depth ``L``: ending at ``L//3 - 1``, ``L//2 - 1``,
-    ``2L//3 - 1`` and ``L - 1``), each with its output norms; the last one
-    also owns the final norm. The pyramid's layers are never frozen (they
-    are not pretrained).
-
-    **Norms.** The BN layers of SOPE and DAFF follow ``norm_cfg``
-    (``stem_norm_cfg`` overrides it for SOPE; the official training uses
-    SyncBN in SOPE and BN in DAFF). BN statistics depend on the batch size
-    (paper Table 11): use SyncBN for multi-GPU training or ``norm_eval``
-    for fine-tuning with small batches. With ``with_cp``, BN running
-    statistics are updated once per step, not again by the recomputation.
-
-    **Initialisation** (official): linear layers, the class token and the
-    head embeddings truncated-normal(std=.02) with zero biases, norms 1/0,
-    convolutions PyTorch's default; nothing is re-initialised when
-    ``init_cfg`` is ``Pretrained``.
+    From `Bridging the Gap Between Vision Transformers and Convolutional
+    Neural Networks on Small Datasets <https://arxiv.org/abs/2210.05958>`_
+    (NeurIPS 2022). ``configs/dhvt/README.md`` lists the variants (the head
+    count depends on the dataset, so arch names say dataset and patch
+    size), the stages, the norms and where the official code and the paper
+    differ.
 
     Args:
-        arch (str | dict): a name from :attr:`arch_zoo` or a dict with
-            ``embed_dims``, ``num_layers``, ``num_heads``, ``patch_size``
-            and optionally ``mlp_ratio`` (4) and ``se_ratio`` (4).
-        in_channels (int): input channels. Defaults to 3.
-        out_indices (int | Sequence[int]): blocks whose output is returned
-            (negative values count from the end). Defaults to -1.
-        out_type (str): ``'cls_token'`` returns the ``(B, C)`` class token
-            of each output (the final-norm one for the last block),
-            ``'featmap'`` the patch-token maps (see above).
-        pyramid_scales (Sequence[float], optional): one rescale factor per
-            output for ``'featmap'`` (from 4, 2, 1, 0.5, 0.25).
-        qkv_bias (bool): Defaults to True.
-        drop_rate (float): dropout after the attention projection.
-        attn_drop_rate (float): attention dropout.
-        drop_path_rate (float): stochastic depth of the last block, linear
+        arch (str | dict): A name of :attr:`arch_zoo` (e.g.
+            ``'tiny-in1k-p16'``, or the official ``'dhvt_tiny_imagenet_
+            patch16'``) or a dict with ``embed_dims``, ``num_layers``,
+            ``num_heads``, ``patch_size`` and optionally ``mlp_ratio`` (4)
+            and ``se_ratio`` (4). Defaults to 'tiny-in1k-p16'.
+        in_channels (int): The input channels. Defaults to 3.
+        out_indices (int | Sequence[int]): The blocks whose outputs are
+            returned. Defaults to -1.
+        out_type (str): ``'cls_token'`` (the ``(B, C)`` class token),
+            ``'featmap'`` (the patch-token maps) or ``'avg_featmap'`` (their
+            mean). Defaults to 'cls_token'.
+        pyramid_scales (Sequence[float], optional): One rescale factor per
+            output (from 4, 2, 1, 0.5, 0.25), ``'featmap'`` only.
+            Defaults to None.
+        qkv_bias (bool): The bias of the qkv projection. Defaults to True.
+        drop_rate (float): Dropout after the attention projection.
+            Defaults to 0.
+        attn_drop_rate (float): Attention dropout. Defaults to 0.
+        drop_path_rate (float): Stochastic depth of the last block, linear
             from 0 (official training: 0.1). Defaults to 0.
-        final_norm (bool): build and apply the final LayerNorm.
-        layer_norm_cfg (dict): the blocks' and the final LayerNorms
-            (official eps 1e-6).
-        norm_cfg (dict): BN of DAFF (and SOPE, see ``stem_norm_cfg``).
-        stem_norm_cfg (dict, optional): BN of SOPE; ``None`` uses
-            ``norm_cfg``.
-        out_norm_cfg (dict, optional): per-output norms ``norm{i}``.
-        pyramid_norm_cfg (dict): norm inside the x4 pyramid branch.
-        frozen_stages (int): -1 none, 0 the stem, ``i`` the stem and the
-            first ``i`` stages (see above).
-        norm_eval (bool): keep BN layers in eval mode while training.
-        with_cp (bool): gradient checkpointing per block.
-        init_cfg (dict | list, optional): e.g. ``dict(type='Pretrained',
-            checkpoint=..., prefix='backbone.')``.
+        final_norm (bool): The final LayerNorm, applied to the last block's
+            tokens. Defaults to True.
+        layer_norm_cfg (dict): The blocks' and the final LayerNorms.
+            Defaults to ``dict(type='LN', eps=1e-6)``.
+        norm_cfg (dict): The BN layers of DAFF (and SOPE, see
+            ``stem_norm_cfg``). Defaults to ``dict(type='BN')``.
+        stem_norm_cfg (dict, optional): The BN layers of SOPE; None uses
+            ``norm_cfg``. Defaults to None.
+        out_norm_cfg (dict, optional): A norm ``norm{i}`` per output block,
+            except the last block when ``final_norm`` already normalises it.
+            Defaults to None.
+        pyramid_norm_cfg (dict): The norm inside the x4 pyramid branch.
+            Defaults to ``dict(type='BN')``.
+        frozen_stages (int): -1 none, 0 the stem (SOPE, class token), ``i``
+            the stem and the first ``i`` of the four groups of blocks.
+            Defaults to -1.
+        norm_eval (bool): BN layers in eval mode while training.
+            Defaults to False.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): Applied after the official
+            init. Defaults to None.
+
+    Examples:
+        >>> import torch
+        >>> from vit_backbones.models import DHVT
+        >>> model = DHVT(arch='tiny-in1k-p16')
+        >>> model(torch.rand(1, 3, 224, 224))[0].shape
+        torch.Size([1, 192])
+        >>> dense = DHVT(arch='tiny-in1k-p16', out_type='featmap',
+        ...              out_indices=(3, 5, 7, 11),
+        ...              pyramid_scales=(4, 2, 1, 0.5))
+        >>> [tuple(o.shape[-2:]) for o in dense(torch.rand(1, 3, 97, 131))]
+        [(25, 33), (13, 17), (7, 9), (4, 5)]
     """
     arch_zoo = {
         **dict.fromkeys(
@@ -551,7 +503,9 @@ class DHVT(VitBackbone):
         first = self._stage_ends[stage - 2] + 1 if stage > 1 else 0
         end = self._stage_ends[stage - 1]
         parts = [self.layers[i] for i in range(first, end + 1)]
-        parts += [getattr(self, f'norm{i}', None) for i in range(first, end + 1)]
+        parts += [
+            getattr(self, f'norm{i}', None) for i in range(first, end + 1)
+        ]
         if end == self.num_layers - 1 and self.final_norm:
             parts.append(self.ln1)
         return parts

@@ -322,112 +322,74 @@ class HATNetStage(BaseModule):
 class HATNet(VitBackbone):
     """HAT-Net backbone.
 
-    A pyramid of four stages at strides 4, 8, 16 and 32. The stem is two
-    3x3 stride-2 convs (``3 -> 16 -> C_0``) with a norm and an activation
-    between them and none after the second. Each stage is a stack of blocks
-    ``x + attn(x)``, ``x + mlp(x)`` (:class:`HATNetBlock`); a 3x3 stride-2
-    conv with a norm (:class:`HATNetDownsample`) leads into stages 1-3.
-    Attention is H-MHSA (:class:`HATNetAttention`) in stages 0-2 and plain
-    MHSA in stage 3; the MLP is an inverted residual with a depth-wise conv
-    (:class:`HATNetMLP`). Norms are ``GroupNorm(1, C, eps=1e-6)``, which
-    normalises over ``C x H x W`` (not a per-pixel LayerNorm), activations
-    are SiLU, and there is no position embedding.
+    A pyramid of four stages at strides 4, 8, 16 and 32: a stem of two 3x3
+    stride-2 convolutions, then stacks of blocks ``x + attn(x)``,
+    ``x + mlp(x)`` (:class:`HATNetBlock`), with a 3x3 stride-2 convolution
+    and a norm (:class:`HATNetDownsample`) leading into stages 1-3.
+    Attention is H-MHSA (:class:`HATNetAttention`: local attention in
+    :math:`G_1 \\times G_1` tiles, then global attention to the
+    :math:`G_2`-pooled map) in stages 0-2 and plain MHSA in stage 3; the MLP
+    is an inverted residual with a depth-wise convolution
+    (:class:`HATNetMLP`). Norms are ``GroupNorm(1, C)``, activations SiLU;
+    there is no position embedding, so checkpoints load at any input size.
+    Any input of at least ``32 x 32`` works: the local attention pads its
+    tiles and masks the padded keys, the global keys pool in ceil mode, and
+    a stage at stride ``s`` has ``ceil(H/s) x ceil(W/s)`` cells.
 
-    The paper's stage numbers are ours plus 2 (its stage 1 is the stem).
-
-    **Following the official code rather than the paper** (``HAT_Net.py``,
-    v2.0): the H-MHSA details listed in :class:`HATNetAttention`
-    (``grid_norm``, ``ds_norm``, the shared ``qkv``, ``x`` added inside the
-    attention and again by the block, the unused ``proj_norm``); the stem
-    has no norm or activation after its second conv; there is no final norm
-    (the classifier pools the last stage directly and applies
-    ``Dropout(0.2)`` before its linear layer, see the classification
-    configs); the MLP ends with a norm.
-
-    **Outputs.** ``forward`` returns one map per ``out_indices`` entry,
-    taken after a stage's blocks and before the next downsampling conv:
-    strides 4/8/16/32 with channels ``embed_dims`` ((48, 96, 240, 384)
-    tiny, (64, 128, 320, 512) small and medium, (64, 128, 320, 640) large).
-    The official model has no output norms; ``out_norm_cfg`` adds a
-    ``norm{i}`` per output if wanted (a norm of ``(B, C, H, W)`` maps: GN,
-    BN, or mmpretrain's ``LN2d``). HAT-Net has no position embedding or
-    relative-position table, so checkpoints load unchanged at any input
-    size.
-
-    **G1 and G2.** ``grid_sizes`` (:math:`G_1`, the local tile size) and
-    ``ds_ratios`` (:math:`G_2`, the pooling ratio of the global keys) have
-    no parameters, so one checkpoint serves every setting. ImageNet uses
-    ``(8, 7, 7, 1)`` and ``(8, 4, 2, 1)`` (the defaults); the paper's dense
-    tasks use ``(8, 8, 8, 1)`` and ``(16, 8, 4, 1)``. A stage with
-    :math:`G_1 = 1` runs plain MHSA and has no ``q``/``kv``/``grid_norm``/
-    ``ds_norm`` layers, as in the official code, so the entries that are
-    1 in the arch's default must stay 1 and the others above 1 for the
-    checkpoints to fit.
-
-    **Any input size (padding design).** The official code needs every
-    stage map to be a multiple of :math:`G_1` (it fails at 800x1344, whose
-    stage-2 map is 100x168) and its ``AvgPool2d`` silently drops the rows
-    and columns left over by :math:`G_2`. Here any input of at least
-    ``32 x 32`` is accepted:
-
-    * the local attention pads ``qkv`` at the bottom and right to multiples
-      of :math:`G_1` and masks the padded keys, so a border tile attends
-      over its valid pixels only; the padded queries are cropped away;
-    * the global keys and values are pooled with ``ceil_mode=True``: a
-      partial :math:`G_2` window at the border becomes one more key that
-      averages its valid pixels only;
-    * every norm, conv and residual runs on the un-padded map.
-
-    What this guarantees: (1) for every size the official code handles
-    exactly (stage maps divisible by :math:`G_1` and :math:`G_2`) the
-    outputs are the official ones; (2) for any other size, no value computed
-    from padding reaches the output: the result equals attention over the
-    truncated tiles and pooling over the truncated windows (tests check it
-    against a dense-mask reference that never pads). What it cannot
-    guarantee: HAT-Net has no translation-equivariant padding. GroupNorm
-    statistics span the whole ``C x H x W`` map and the global attention
-    sees the whole map, so when a data preprocessor zero-pads images (to a
-    batch shape or a size divisor) the padded pixels change the statistics
-    and add keys, and the valid region's features depend on how much was
-    padded. That holds for the official model too; only internal padding is
-    made invisible. Sizes that the official code floors (a map not divisible
-    by :math:`G_2`) give different, more complete, global keys here.
+    From `Vision Transformers with Hierarchical Attention
+    <https://arxiv.org/abs/2106.03180>`_ (Machine Intelligence Research
+    2024). The paper's stage numbers are ours plus 2 (its stage 1 is the
+    stem). ``configs/hat_net/README.md`` explains where the official code
+    and the paper differ, G1/G2 and what the padding design guarantees.
 
     Args:
         arch (str | dict): ``'tiny'``/``'t'``, ``'small'``/``'s'``,
-            ``'medium'``/``'m'``, ``'large'``/``'l'``, or a dict with the
-            keys ``embed_dims``, ``depths``, ``head_dim``, ``mlp_ratios``
-            and ``kernel_sizes`` (four entries each but ``head_dim``).
-        in_channels (int): input channels. Defaults to 3.
-        stem_channels (int): channels between the two stem convs.
+            ``'medium'``/``'m'``, ``'large'``/``'l'``, or a dict with
+            ``embed_dims``, ``depths``, ``head_dim``, ``mlp_ratios`` and
+            ``kernel_sizes`` (four entries each but ``head_dim``).
+            Defaults to 'tiny'.
+        in_channels (int): The input channels. Defaults to 3.
+        stem_channels (int): The channels between the two stem convs.
             Defaults to 16.
-        grid_sizes (Sequence[int]): :math:`G_1` per stage.
-            Defaults to ``(8, 7, 7, 1)``.
+        grid_sizes (Sequence[int]): :math:`G_1` per stage; 1 selects plain
+            MHSA (such stages have no ``q``/``kv``/``grid_norm``/``ds_norm``
+            layers, so keep the arch's 1s for its checkpoints).
+            Defaults to ``(8, 7, 7, 1)`` (ImageNet; dense tasks use
+            ``(8, 8, 8, 1)``).
         ds_ratios (Sequence[int]): :math:`G_2` per stage.
-            Defaults to ``(8, 4, 2, 1)``.
-        out_indices (int | Sequence[int]): stages to output.
+            Defaults to ``(8, 4, 2, 1)`` (dense tasks: ``(16, 8, 4, 1)``).
+        out_indices (int | Sequence[int]): The stages to output.
             Defaults to ``(3, )``.
+        out_type (str): ``'featmap'`` or ``'avg_featmap'``.
+            Defaults to 'featmap'.
         drop_rate (float): ``Dropout2d`` rate inside the blocks.
             Defaults to 0.
-        drop_path_rate (float): stochastic depth rate, increased linearly
-            over all blocks from 0. Defaults to 0.
-        norm_cfg (dict): norm layers. Defaults to ``GroupNorm(1, C,
-            eps=1e-6)``.
-        act_cfg (dict): activations. Defaults to in-place SiLU (they only
-            overwrite conv and norm outputs that nothing else reads).
-        out_norm_cfg (dict, optional): a norm on each output (``norm{i}``),
-            e.g. ``dict(type='GN', num_groups=1)``; None (the default, as
-            the official model) adds none.
-        frozen_stages (int): -1 freezes nothing, 0 the stem, ``i`` the stem
-            and stages ``0 .. i-1`` (with the downsampling layers leading
-            into them and their output norms). Defaults to -1.
-        norm_eval (bool): keep BatchNorm layers in eval mode; HAT-Net's
-            own norms are GroupNorms, so it only matters for BN
-            ``out_norm_cfg``. Defaults to False.
-        with_cp (bool): gradient checkpointing per block. Defaults to False.
-        init_cfg (dict | list[dict], optional): defaults to the official
-            init: truncated normal (std 0.02) for conv and linear weights,
-            zero biases, unit GroupNorm weights.
+        drop_path_rate (float): Stochastic depth, linear over all blocks
+            from 0. Defaults to 0.
+        norm_cfg (dict): The norm layers.
+            Defaults to ``dict(type='GN', num_groups=1, eps=1e-6)``.
+        act_cfg (dict): The activations. Defaults to in-place SiLU (they
+            only overwrite conv and norm outputs that nothing else reads).
+        out_norm_cfg (dict, optional): A norm ``norm{i}`` on each output, a
+            norm of ``(B, C, H, W)`` maps (GN, BN or ``LN2d``).
+            Defaults to None (none, as the official model).
+        frozen_stages (int): -1 none, 0 the stem, ``i`` the stem and stages
+            ``0 .. i-1`` with the downsampling layers leading into them and
+            their output norms. Defaults to -1.
+        norm_eval (bool): BN layers in eval mode while training (only BN
+            ``out_norm_cfg`` has any). Defaults to False.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): Applied after the official
+            init (truncated normal, std 0.02, for conv and linear weights,
+            zero biases, unit GroupNorms). Defaults to None.
+
+    Examples:
+        >>> import torch
+        >>> from vit_backbones.models import HATNet
+        >>> model = HATNet(arch='tiny', grid_sizes=(8, 8, 8, 1),
+        ...                ds_ratios=(16, 8, 4, 1), out_indices=(0, 1, 2, 3))
+        >>> [tuple(o.shape[1:]) for o in model(torch.rand(1, 3, 97, 131))]
+        [(48, 25, 33), (96, 13, 17), (240, 7, 9), (384, 4, 5)]
     """
     arch_zoo = {
         **dict.fromkeys(

@@ -17,7 +17,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.logging import print_log
@@ -36,7 +35,6 @@ from .base import (VitBackbone, normalize_indices, renamed_argument,
 
 ATTN_TYPES = ('full', 'longformer')
 POS_EMBEDS = ('ape', 'rpb')
-
 
 
 class ViLAttention(BaseModule):
@@ -174,7 +172,7 @@ class ViLAttention(BaseModule):
         table = self.local_relative_position_bias_table
         if tuple(hw) != self.feat_size:
             table = resize_rel_pos_table(table, self.table_size,
-                                     (2 * hw[0] - 1, 2 * hw[1] - 1))
+                                         (2 * hw[0] - 1, 2 * hw[1] - 1))
         index = full_rpb_index(*hw).to(table.device)
         bias = table[index].permute(2, 0, 1)
         if not self.num_global_tokens:
@@ -222,10 +220,10 @@ class ViLAttention(BaseModule):
         q_chunks = to_chunks(q.reshape(b, heads, rows, cols, hd), w)
         k_chunks, v_chunks = (
             gather_halo(t[:, :, g:].reshape(b, heads, rows, cols, hd), w,
-                         neighbour, t[:, :, :g] if g else None)
+                        neighbour, t[:, :, :g] if g else None)
             for t in (k, v))
         mask = local_mask_bias(rows, cols, w, self.exact_window, neighbour,
-                                g, q.device, q.dtype)
+                               g, q.device, q.dtype)
         if self.rel_pos_bias:
             index = local_rpb_index(w, neighbour).to(q.device)
             bias = self.local_relative_position_bias_table[index]
@@ -395,90 +393,88 @@ class ViLStage(BaseModule):
 class ViL(VitBackbone):
     """Multi-Scale Vision Longformer (ViL).
 
-    A pyramid of 3 or 4 stages (output strides 4, 8, 16, 32 for the 4-stage
-    models, 8, 16, 32 for the 3-stage ones; channels ``embed_dims``). Stage
-    ``s``: a ``p x p`` stride-``p`` convolution with LayerNorm on the patch
-    tokens, ``num_global_tokens[s]`` learned global tokens prepended, an
-    absolute position embedding (``'ape'``: separable, the first half of the
-    channels encodes the row and the second half the column) or a relative
-    position bias in every attention (``'rpb'``), then ``depths[s]``
-    pre-norm blocks of attention and MLP (ratio 4). Attention is full or the
-    Vision Longformer (see :class:`ViLAttention`). Global tokens are
-    dropped at the end of each stage and never appear in the outputs.
+    A pyramid of 3 or 4 stages (strides 4/8/16/32, or 8/16/32 for the
+    3-stage models). Each stage embeds the previous map with a strided
+    convolution and a LayerNorm (mmcv's ``PatchEmbed``), prepends learned
+    global tokens, adds a position encoding (separable absolute ``'ape'``,
+    or a relative position bias in every attention, ``'rpb'``) and runs
+    pre-norm blocks whose attention is full or the Vision Longformer
+    (:class:`ViLAttention`); the global tokens are dropped at the end of
+    the stage. Any input size works: each stage pads to its patch size, the
+    Longformer to its window (masked), and a stage at stride ``s`` has
+    ``ceil(H/s) x ceil(W/s)`` tokens.
 
-    ``arch`` gives the widths and depths (every variant of the paper's
-    Table 1), or a dict, or an official architecture string such as
-    ``'l1,h1,d48,n1,s1,g1,p4,f7,a0_l2,...'`` (see
-    :meth:`parse_official_arch`), which also fixes the attention types,
-    global tokens, windows and position encoding.
-
-    Defaults follow the classification models: Longformer in the first two
-    stages, full attention in the last two, one global token in every stage
-    but the last, window 7, relative position bias. Detection in the paper
-    uses ``attn_types='longformer'`` everywhere with
-    ``num_global_tokens=(1, 1, 1, 0)``.
-
-    Where we follow the official code rather than the paper:
-
-    * the local window is the chunk-aligned ``3w x 3w`` block of 3x3
-      chunks, truncated at the border (``SW_EXACT=0``, all released
-      weights); the paper's conv-like ``2w + 1`` window is
-      ``exact_window=True``;
-    * LayerNorm eps is 1e-6 everywhere; the patch embedding has a LayerNorm
-      (``NORM_EMBED=True`` in every released config);
-    * classification pools by the mean over the last stage's tokens after a
-      final LayerNorm (``norm3``) — the configs use ``GlobalAveragePooling``
-      on the normalised last map, exact because the last stage has no
-      global token;
-    * the dense models of the official detectron2 code have no output
-      norms: set ``out_norms=False``.
-
-    Padding: each stage pads its input at the bottom/right to a multiple of
-    its patch size (the last token row/column covers a partial patch, as in
-    mmpretrain's Swin), so a ``H x W`` input gives ``ceil(H / 4) x
-    ceil(W / 4)`` at stride 4 and so on. The Longformer pads each map to a
-    multiple of the window internally and masks the padded keys, so the
-    result does not depend on that padding; it is cropped before the MLP.
-    Full-attention relative-position tables and the absolute position
-    tables are built for ``img_size`` and interpolated for other sizes
-    (``ape_resize='slice'`` takes the leading rows instead, as the official
-    detectron2 code does with tables built for the largest training size).
+    From `Multi-Scale Vision Longformer: A New Vision Transformer for
+    High-Resolution Image Encoding <https://arxiv.org/abs/2103.15358>`_
+    (ICCV 2021). ``configs/vil/README.md`` explains the layouts, the
+    random-shift training, the adaptation of classification checkpoints to
+    the detection layout and where the official code and the paper differ.
 
     Args:
-        arch (str | dict): see above. A dict needs ``embed_dims``,
-            ``depths``, ``num_heads`` and ``patch_sizes``.
-        img_size (int | tuple): size the position tables are built for.
-        in_channels (int): input channels.
+        arch (str | dict): A name of :attr:`arch_zoo` (the paper's Table 1),
+            a dict with ``embed_dims``, ``depths``, ``num_heads`` and
+            ``patch_sizes``, or an official arch string such as
+            ``'l1,h1,d48,n1,s1,g1,p4,f7,a0_l2,...'`` (which also fixes the
+            attention types, global tokens, windows and position encoding;
+            see :meth:`parse_official_arch`). Defaults to 'tiny'.
+        img_size (int | tuple): The size the position tables are built for;
+            other sizes resize them. Defaults to 224.
+        in_channels (int): The input channels. Defaults to 3.
         attn_types (str | Sequence[str], optional): ``'full'`` or
-            ``'longformer'`` per stage (one str for all).
-        num_global_tokens (int | Sequence[int], optional): per stage.
-        window_size (int | Sequence[int], optional): Longformer chunk size
-            per stage.
-        pos_embed (str | Sequence[str], optional): ``'rpb'`` or ``'ape'``.
-        exact_window (bool): official ``SW_EXACT=1``.
-        random_shift (bool): official ``MODE=1`` (see
-            :class:`ViLAttention`); switch it off during training with
-            ``ViLRandomShiftHook``.
-        out_indices (int | Sequence[int]): stages to output.
-        out_norms (bool): LayerNorm ``norm{i}`` on each output. ``norm{last}``
-            is the official final norm of the classifier.
-        mlp_ratio (float): MLP expansion.
-        qkv_bias (bool): bias of the query/key/value projections.
-        drop_rate (float): dropout after position embedding, in MLPs and
-            after attention projections.
-        attn_drop_rate (float): attention dropout.
-        drop_path_rate (float): stochastic depth, linear over all blocks.
-        ape_resize (str): ``'interpolate'`` or ``'slice'``.
-        norm_cfg (dict): norm layers.
+            ``'longformer'`` per stage (one str for all). Defaults to None:
+            Longformer in all stages but the last two.
+        num_global_tokens (int | Sequence[int], optional): Per stage.
+            Defaults to None: one in every stage but the last.
+        window_size (int | Sequence[int], optional): The Longformer chunk
+            size per stage. Defaults to None: 7.
+        pos_embed (str | Sequence[str], optional): ``'rpb'`` or ``'ape'``
+            per stage. Defaults to None: ``'rpb'``.
+        exact_window (bool): The paper's conv-like window (official
+            ``SW_EXACT=1``). Defaults to False.
+        random_shift (bool): The official random-shift training
+            (``MODE=1``); ``ViLRandomShiftHook`` switches it off during
+            training. Defaults to False.
+        out_indices (int | Sequence[int]): The stages to output.
+            Defaults to -1.
+        out_type (str): ``'featmap'`` or ``'avg_featmap'``.
+            Defaults to 'featmap'.
+        out_norm_cfg (dict, optional): A norm ``norm{i}`` on each output;
+            ``norm{last}`` is the final LayerNorm of the official
+            classifier; the official dense models have none (None).
+            Defaults to ``dict(type='LN', eps=1e-6)``.
+        mlp_ratio (float): The MLP expansion. Defaults to 4.
+        qkv_bias (bool): The bias of the query/key/value projections.
+            Defaults to True.
+        drop_rate (float): Dropout after the position embedding, in the MLPs
+            and after the attention projections. Defaults to 0.
+        attn_drop_rate (float): Attention dropout. Defaults to 0.
+        drop_path_rate (float): Stochastic depth of the last block, linear
+            over all blocks. Defaults to 0.1.
+        ape_resize (str): ``'interpolate'`` the absolute position tables
+            for other sizes, or ``'slice'`` their leading rows (the official
+            detectron2 code). Defaults to 'interpolate'.
+        norm_cfg (dict): The LayerNorms.
+            Defaults to ``dict(type='LN', eps=1e-6)``.
         frozen_stages (int): -1 none, 0 the stem (first patch embedding,
-            its global tokens and position embedding), ``i`` the stem and
-            the first ``i`` stages.
-        norm_eval (bool): BN to eval mode (ViL has only LayerNorm).
-        with_cp (bool): gradient checkpointing per block.
-        init_cfg (dict, optional): e.g. ``dict(type='Pretrained',
-            checkpoint=..., prefix='backbone.')``.
-    """
+            its global tokens and position tables), ``i`` the stem and the
+            first ``i`` stages. Defaults to -1.
+        norm_eval (bool): BN layers in eval mode (ViL has LayerNorms only).
+            Defaults to False.
+        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): Applied after the official
+            init. Defaults to None.
+        out_norms (bool, optional): Deprecated; ``False`` is
+            ``out_norm_cfg=None``.
 
+    Examples:
+        >>> import torch
+        >>> from vit_backbones.models import ViL
+        >>> model = ViL(arch='tiny', attn_types='longformer',
+        ...             num_global_tokens=(1, 1, 1, 0), out_norm_cfg=None,
+        ...             out_indices=(0, 1, 2, 3))
+        >>> [tuple(o.shape[-2:]) for o in model(torch.rand(1, 3, 97, 131))]
+        [(25, 33), (13, 17), (7, 9), (4, 5)]
+    """
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], {
             'embed_dims': [48, 96, 192, 384],
@@ -770,7 +766,7 @@ class ViL(VitBackbone):
             except ValueError:
                 return None  # non-square tables: leave the mismatch
             return resize_rel_pos_table(value.float(), (side, side),
-                                    module.table_size)
+                                        module.table_size)
         if leaf in ('pos_embed_row', 'pos_embed_col'):
             return resize_pos_embed_1d(value.float(), shape[1])
         if leaf in ('global_tokens', 'pos_embed_global'):

@@ -25,7 +25,11 @@ __all__ = [
     'to_chunks', 'from_chunks'
 ]
 
-def grid_coords(rows: int, cols: int, row0: int = 0, col0: int = 0) -> torch.Tensor:
+
+def grid_coords(rows: int,
+                cols: int,
+                row0: int = 0,
+                col0: int = 0) -> torch.Tensor:
     """``(rows * cols, 2)`` row-major coordinates starting at ``(row0,
     col0)``."""
     r = torch.arange(row0, row0 + rows, device='cpu')
@@ -51,7 +55,7 @@ def key_offsets(window: int, neighbour: Optional[Tuple[int, int]]):
 
 @lru_cache(maxsize=None)
 def local_rpb_index(window: int,
-                     neighbour: Optional[Tuple[int, int]]) -> torch.Tensor:
+                    neighbour: Optional[Tuple[int, int]]) -> torch.Tensor:
     """``(w^2, K)`` indices into the ``(4w - 1)^2`` relative-position table.
 
     The table is indexed by ``(dr + 2w - 1) * (4w - 1) + (dc + 2w - 1)`` with
@@ -73,8 +77,8 @@ def full_rpb_index(rows: int, cols: int) -> torch.Tensor:
 
 
 def local_keep_mask(height: int, width: int, window: int, exact: bool,
-                     neighbour: Optional[Tuple[int, int]],
-                     device: torch.device) -> torch.Tensor:
+                    neighbour: Optional[Tuple[int, int]],
+                    device: torch.device) -> torch.Tensor:
     """Which local keys each query of each chunk may attend to.
 
     Returns a bool tensor ``(num_chunks, w^2 or 1, K)``: a key is kept when
@@ -96,9 +100,8 @@ def local_keep_mask(height: int, width: int, window: int, exact: bool,
 
 @lru_cache(maxsize=64)
 def local_mask_bias(height: int, width: int, window: int, exact: bool,
-                     neighbour: Optional[Tuple[int, int]], num_global: int,
-                     device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+                    neighbour: Optional[Tuple[int, int]], num_global: int,
+                    device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Additive mask ``(M, w^2 or 1, num_global + K)``: 0 where a query may
     look, a large negative value elsewhere (global keys are always kept).
     Cached per map size, window, mode, device and dtype."""
@@ -108,9 +111,10 @@ def local_mask_bias(height: int, width: int, window: int, exact: bool,
     return bool_mask_to_bias(keep, dtype)
 
 
-def gather_halo(x: torch.Tensor, window: int,
-                 neighbour: Optional[Tuple[int, int]],
-                 extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+def gather_halo(x: torch.Tensor,
+                window: int,
+                neighbour: Optional[Tuple[int, int]],
+                extra: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Collect the keys (or values) every chunk attends to.
 
     Args:
@@ -131,19 +135,18 @@ def gather_halo(x: torch.Tensor, window: int,
     x = F.pad(x, (0, 0, w, w + mw * w - cols, w, w + mh * w - rows))
     if neighbour is None:
         # (B, h, mh, mw, C, 3w, 3w) -> (B, h, mh, mw, 3w, 3w, C)
-        local = x.unfold(2, 3 * w, w).unfold(3, 3 * w, w).permute(
-            0, 1, 2, 3, 5, 6, 4)
+        local = x.unfold(2, 3 * w, w).unfold(3, 3 * w,
+                                             w).permute(0, 1, 2, 3, 5, 6, 4)
         num_local = 9 * w * w
     else:
         parts = [
             x[:, :, (1 + dr) * w:(1 + dr + mh) * w,
-              (1 + dc) * w:(1 + dc + mw) * w] for dr, dc in ((0, 0),
-                                                             neighbour)
+              (1 + dc) * w:(1 + dc + mw) * w] for dr, dc in ((0, 0), neighbour)
         ]
         # (B, h, mh, mw, 2, w, w, C)
-        local = torch.stack([
-            p.reshape(b, h, mh, w, mw, w, c).transpose(3, 4) for p in parts
-        ], dim=4)
+        local = torch.stack(
+            [p.reshape(b, h, mh, w, mw, w, c).transpose(3, 4) for p in parts],
+            dim=4)
         num_local = 2 * w * w
     local = local.reshape(b, h, mh * mw, num_local, c)
     if extra is None:
@@ -164,14 +167,14 @@ def to_chunks(x: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def from_chunks(x: torch.Tensor, window: int, rows: int,
-                 cols: int) -> torch.Tensor:
+                cols: int) -> torch.Tensor:
     """Inverse of :func:`to_chunks`, cropped to ``rows x cols`` and
     flattened to ``(B, h, rows * cols, C)``."""
     b, h, _, _, c = x.shape
     w = window
     mh, mw = -(-rows // w), -(-cols // w)
-    x = x.view(b, h, mh, mw, w, w, c).transpose(3, 4).reshape(
-        b, h, mh * w, mw * w, c)
+    x = x.view(b, h, mh, mw, w, w,
+               c).transpose(3, 4).reshape(b, h, mh * w, mw * w, c)
     return x[:, :, :rows, :cols].reshape(b, h, rows * cols, c)
 
 

@@ -35,4 +35,3 @@ def check_input(x: torch.Tensor,
 def pad_amount(size: int, multiple: int) -> int:
     """How much to add to ``size`` to reach a multiple of ``multiple``."""
     return (multiple - size % multiple) % multiple
-

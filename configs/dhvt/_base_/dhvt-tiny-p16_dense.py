@@ -1,0 +1,28 @@
+# The DHVT-T backbone of every DHVT detection and segmentation config
+# (RetinaNet, Mask R-CNN, Semantic FPN). DHVT is plain (stride 16), so the
+# backbone builds strides 4/8/16/32 itself from blocks 3, 5, 7 and 11 (deconv
+# x4, deconv x2, identity, max-pool; XCiT/ViTDet style) and the stock FPN is
+# used unchanged. A task config takes it as
+# `model = dict(backbone=_base_.backbone, ...)`, changing what the task needs
+# (e.g. RetinaNet's levels); DHVT-S changes `arch` and the checkpoint.
+custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+
+# No official DHVT weights were released. Point this at ImageNet weights:
+# an official main.py checkpoint converted with
+# tools/model_converters/dhvt_to_mmpretrain.py, or a checkpoint of
+# dhvt-tiny-p16_8xb64_in1k.py.
+checkpoint_file = 'work_dirs/dhvt-tiny-p16_3rdparty_in1k.pth'  # placeholder
+
+backbone = dict(
+    _delete_=True,
+    type='mmpretrain.DHVT',
+    arch='tiny-in1k-p16',
+    out_type='featmap',
+    out_indices=(3, 5, 7, 11),
+    pyramid_scales=(4, 2, 1, 0.5),
+    drop_path_rate=0.1,
+    # BN statistics need more than 2 images: synchronise them
+    norm_cfg=dict(type='SyncBN'),
+    pyramid_norm_cfg=dict(type='SyncBN'),
+    init_cfg=dict(
+        type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.'))

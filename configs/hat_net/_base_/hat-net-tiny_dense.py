@@ -1,0 +1,23 @@
+# The HAT-Net-Tiny backbone of every HAT-Net detection and segmentation
+# config (RetinaNet, Mask R-CNN, Semantic FPN): the paper's dense setting
+# (Sec. 4.2-4.3, following PVT), G1 = (8, 8, 8) and G2 = (16, 8, 4) in the
+# H-MHSA stages, initialised from the converted ImageNet weights. A task
+# config takes it as `model = dict(backbone=_base_.backbone, ...)`, changing
+# what the task needs (e.g. RetinaNet's out_indices); the other variants
+# change `arch` and the checkpoint.
+custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+
+# The official ImageNet weights, converted with
+# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Tiny.pth <this path>
+checkpoint_file = 'work_dirs/hat-net-tiny_3rdparty_in1k.pth'
+
+backbone = dict(
+    _delete_=True,
+    type='mmpretrain.HATNet',
+    arch='tiny',
+    grid_sizes=(8, 8, 8, 1),
+    ds_ratios=(16, 8, 4, 1),
+    out_indices=(0, 1, 2, 3),
+    drop_path_rate=0.1,
+    init_cfg=dict(
+        type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.'))

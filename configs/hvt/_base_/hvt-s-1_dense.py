@@ -1,0 +1,28 @@
+# The HVT-S-1 backbone of every HVT detection and segmentation config
+# (RetinaNet, Mask R-CNN, Semantic FPN), with the released weights (1-D
+# pooling): the outputs of blocks 3, 5, 7 and 11 are stretched back to the
+# stride-16 patch grid (paper Fig. 3) and rescaled x4 / x2 / x1 / x0.5 to
+# strides 4/8/16/32 by the simple pyramid (deconv-BN-GELU-deconv, deconv,
+# identity, max-pool), XCiT/ViTDet style. A task config takes it as
+# `model = dict(backbone=_base_.backbone, ...)`, changing what the task needs
+# (e.g. RetinaNet's levels); the other variants change `arch` and the
+# checkpoint.
+custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+
+# Converted with tools/model_converters/hvt_to_mmpretrain.py from the
+# official hvt_s_1.pth (GitHub release v1.1 of zhuang-group/HVT).
+checkpoint_file = 'work_dirs/hvt-s-1_3rdparty_in1k.pth'
+
+backbone = dict(
+    _delete_=True,
+    type='mmpretrain.HVT',
+    arch='s-1',
+    img_size=224,
+    drop_path_rate=0.1,
+    out_type='featmap',
+    out_indices=(3, 5, 7, 11),
+    pyramid_scales=(4, 2, 1, 0.5),
+    out_norm_cfg=dict(type='LN', eps=1e-6),
+    pyramid_norm_cfg=dict(type='SyncBN', requires_grad=True),
+    init_cfg=dict(
+        type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.'))

@@ -1,0 +1,27 @@
+# The ViL-Tiny backbone of every ViL detection and segmentation config
+# (RetinaNet, Mask R-CNN, Semantic FPN), after the official detectron2
+# configs (VisionLongformerForObjectDetection): Longformer attention (window 7,
+# SW_EXACT=0) in all four stages, one global token in stages 1-3 and none in
+# stage 4, relative position bias, no output norms, drop path 0.05. A task
+# config takes it as `model = dict(backbone=_base_.backbone, ...)`, changing
+# what the task needs; the other variants change `arch` and the checkpoint.
+custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+
+# An ImageNet checkpoint converted with
+# tools/model_converters/vil_to_mmpretrain.py (or trained with
+# configs/vil/vil-tiny_8xb128_in1k.py); the classification layout (full
+# attention in stages 3-4) is adapted when it is loaded.
+checkpoint_file = 'work_dirs/vil-tiny_3rdparty_in1k.pth'
+
+backbone = dict(
+    _delete_=True,
+    type='mmpretrain.ViL',
+    arch='tiny',
+    attn_types='longformer',
+    num_global_tokens=(1, 1, 1, 0),
+    pos_embed='rpb',
+    out_indices=(0, 1, 2, 3),
+    out_norm_cfg=None,
+    drop_path_rate=0.05,
+    init_cfg=dict(
+        type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.'))
