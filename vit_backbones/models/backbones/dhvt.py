@@ -44,10 +44,8 @@ class SOPE(nn.Module):
     (``C/8, C/4, C/2, C`` for patch 16). A learnable :class:`Affine` comes
     before the first and after the last convolution.
 
-    Following the official code (not the paper's Eq. 2, which puts a GELU
-    after every convolution), GELU sits *between* the convolutions and not
-    after the last one, except when there is only one convolution (patch 2),
-    which is followed by a GELU.
+    GELU sits *between* the convolutions (and after the only one for
+    patch 2), as in the official code (see ``configs/dhvt/README.md``).
 
     Each convolution pads by 1, so a side of ``n`` pixels becomes
     ``ceil(n / 2)``: any input size works and the token grid is
