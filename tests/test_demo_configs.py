@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import mmcv
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
@@ -113,8 +114,31 @@ def test_demo_trains_and_evaluates_through_the_cli(config, metric,
         str(tmp_path / 'vis'), '--cfg-options', *options
     ])
     assert metric in out
-    pictures = [
-        f for _, _, files in os.walk(tmp_path / 'vis') for f in files
-        if f.endswith(('.png', '.jpg'))
-    ]
-    assert len(pictures) == SMALL[task]['val'] * (4 if task == 'cls' else 1)
+    pictures = sorted(os.listdir(tmp_path / 'vis'))
+    num_images = SMALL[task]['val'] * (4 if task == 'cls' else 1)
+    assert len(pictures) == num_images + 1 and 'contact_sheet.png' in pictures
+    # Small images are enlarged to a short side of 256 before drawing;
+    # detection and segmentation draw the ground truth beside the
+    # prediction.
+    width = 256 if task == 'cls' else 512
+    for name in pictures:
+        shape = mmcv.imread(str(tmp_path / 'vis' / name)).shape
+        if name != 'contact_sheet.png':
+            assert shape == (256, width, 3), name
+    columns = min(4, num_images)
+    rows = -(-num_images // columns)
+    assert mmcv.imread(str(tmp_path / 'vis' / 'contact_sheet.png')).shape \
+        == (rows * (256 + 12), columns * (width + 12), 3)
+    # The report: training curves and the result against the chance level.
+    out = _run([
+        sys.executable, 'tools/analysis_tools/demo_report.py', config,
+        str(tmp_path), '--pictures',
+        str(tmp_path / 'vis'), '--wall-seconds', '61', '--cfg-options',
+        *options
+    ])
+    chance = dict(cls='25.0 %', det='0.000', seg='%')[task]
+    assert f'{metric} = ' in out and '(chance level: ' in out
+    assert chance in out and 'wall time: 1 min 01 s' in out
+    assert 'contact_sheet.png' in out
+    curves = mmcv.imread(str(tmp_path / 'training_curves.png'))
+    assert curves.shape == (400, 1100, 3)

@@ -66,7 +66,8 @@ def test_test_evaluates_checkpoint(trained, demo_root):
         *_data_options(demo_root)
     ])
     assert 'accuracy/top1' in out
-    assert len(os.listdir(osp.join(trained, 'vis'))) == 16
+    # 16 pictures and the contact sheet
+    assert len(os.listdir(osp.join(trained, 'vis'))) == 17
 
 
 def test_distributed_train_on_two_processes(demo_root, tmp_path):

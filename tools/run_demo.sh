@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: make the synthetic demo data if missing, train the demo model
-# with tools/train.py, evaluate it with tools/test.py and save pictures of its
-# predictions.
+# with tools/train.py, evaluate it with tools/test.py, save readable pictures
+# of its predictions with a contact sheet, draw the training curves and print
+# the result against the chance level.
 #
 #   bash tools/run_demo.sh [CONFIG]
 #
@@ -15,6 +16,10 @@ CONFIG=${1:-${DEMO_CONFIG:-configs/demo/hat-net-tiny_1xb32_shapes.py}}
 DATA_ROOT=data/demo
 NAME=$(basename "$CONFIG" .py)
 WORK_DIR=${WORK_DIR:-work_dirs/demo/$NAME}
+case "$WORK_DIR" in
+  /*) PICTURES=$WORK_DIR/predictions ;;
+  *) PICTURES=$ROOT/$WORK_DIR/predictions ;;
+esac
 
 if [ ! -f "$DATA_ROOT/README.txt" ]; then
   echo "[demo] writing the synthetic demo data to $DATA_ROOT"
@@ -27,13 +32,10 @@ CHECKPOINT=$(cat "$WORK_DIR/last_checkpoint")
 
 echo "[demo] evaluating $CHECKPOINT"
 "$PYTHON" tools/test.py "$CONFIG" "$CHECKPOINT" --work-dir "$WORK_DIR" \
-  --show-dir "$ROOT/$WORK_DIR/predictions" --show-interval 5
+  --show-dir "$PICTURES" --show-interval 5
 
-LOG=$(ls -t "$WORK_DIR"/*/*.log | head -n 1)
-cat <<MSG
-
-[demo] done.
-  training log : $LOG
-  checkpoint   : $CHECKPOINT
-  predictions  : $WORK_DIR/predictions (pictures of test predictions)
-MSG
+echo
+echo "[demo] done: $CONFIG"
+"$PYTHON" tools/analysis_tools/demo_report.py "$CONFIG" "$WORK_DIR" \
+  --pictures "$PICTURES" --wall-seconds "$SECONDS"
+echo "checkpoint     : $CHECKPOINT"

@@ -3,9 +3,10 @@ segmentation; the config's ``default_scope`` decides).
 
     python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--out FILE]
 
-``--show-dir`` saves pictures of the predictions through the toolbox's own
-visualisation hook (under ``work_dir/<timestamp>/DIR`` for mmdet/mmpretrain,
-``DIR`` for mmseg).
+``--show-dir DIR`` saves a readable picture of every ``--show-interval``-th
+prediction (small images enlarged, drawn by the toolbox's own visualizer)
+and ``contact_sheet.png``, the first 16 framed green (right) or red (wrong),
+in ``DIR`` (relative paths are under the work dir).
 """
 import argparse
 import os
@@ -57,24 +58,15 @@ def parse_args(argv=None):
 
 
 def enable_visualization(cfg, show_dir, interval=1):
-    """Turn on the toolbox's visualisation hook for the test loop."""
-    scope = cfg.get('default_scope', 'mmpretrain')
-    hooks = cfg.default_hooks
-    if scope == 'mmdet':
-        # DetVisualizationHook joins work_dir/<timestamp>/ itself.
-        hooks.visualization = dict(
-            type='DetVisualizationHook', draw=True, interval=interval,
-            test_out_dir=show_dir)
-    elif scope == 'mmseg':
-        hooks.visualization = dict(
-            type='SegVisualizationHook', draw=True, interval=interval)
-        cfg.visualizer.save_dir = show_dir if osp.isabs(show_dir) else \
-            osp.join(cfg.work_dir, show_dir)
-    else:
-        hooks.visualization = dict(
-            type='VisualizationHook', enable=True, interval=interval,
-            out_dir=show_dir if osp.isabs(show_dir) else osp.join(
-                cfg.work_dir, show_dir))
+    """Save readable pictures of the predictions and a contact sheet with
+    :class:`~vit_backbones.engine.hooks.PredictionPicturesHook` (the same
+    hook for classification, detection and segmentation; it draws with the
+    toolbox's own visualizer). The toolbox's visualisation hook stays as
+    the config has it (off by default)."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='PredictionPicturesHook', out_dir=show_dir,
+             interval=interval)
+    ]
 
 
 def main(argv=None):
