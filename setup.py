@@ -1,9 +1,19 @@
 """Install ``vit_backbones``: HVT, DHVT, ViL and HAT-Net backbones for
 mmpretrain, mmdet and mmseg.
 
-The mm* stack is pinned to the versions this package is tested with. mmcv
-(with its compiled ops) is not listed: it has no wheel on PyPI and must be
-built without build isolation, which ``tools/install.sh`` does.
+The package runs on two stacks with the same import names: the original
+OpenMMLab packages (extra ``mmlab``) and their maintained ``onedl-*`` forks
+(extra ``onedl``). The mm* distributions are extras, not
+``install_requires``: a requirement names a distribution, and ``mmengine``
+in ``install_requires`` would make pip install the original packages over
+the forks (same import names, other distribution names). So::
+
+    pip install "vit_backbones[mmlab]"   # or [onedl]; [det], [seg] as well
+
+``tools/install.sh`` (``make test``/``make demo``, ``STACK=onedl``) installs
+everything, mmcv included: mmcv has no usable wheel on PyPI for recent torch
+and must be built with its ops without build isolation. ``import
+vit_backbones`` says which extra to install when the stack is missing.
 """
 from setuptools import find_packages, setup
 
@@ -27,15 +37,21 @@ setup(
     install_requires=[
         'torch>=2.0',
         'torchvision',
-        'mmengine==0.10.7',
-        'mmpretrain==1.2.0',
-        # mmengine 0.10.7 needs pkg_resources for `mmdet::`-style bases.
+        # mmengine needs pkg_resources for `mmdet::`-style bases.
         'setuptools<82',
     ],
     extras_require={
+        # The original OpenMMLab stack (mmcv 2.1.0 with ops: tools/install.sh).
+        'mmlab': ['mmengine==0.10.7', 'mmpretrain==1.2.0'],
         'det': ['mmdet==3.3.0', 'pycocotools'],
         'seg': ['mmsegmentation==1.2.2', 'ftfy', 'regex'],
-        'tests': ['pytest', 'pytest-xdist', 'psutil'],
+        # The maintained forks (onedl-mmcv 2.3.6 with ops: tools/install.sh).
+        'onedl': [
+            'onedl-mmengine==0.10.12', 'onedl-mmpretrain==1.3.6',
+            'onedl-mmdetection==3.5.1', 'onedl-mmsegmentation==1.4.2',
+            'pycocotools', 'ftfy', 'regex'
+        ],
+        'tests': ['pytest', 'pytest-xdist', 'psutil', 'matplotlib'],
     },
     license='Apache-2.0',
     zip_safe=False,

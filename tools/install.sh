@@ -5,11 +5,16 @@
 #
 #   bash tools/install.sh            # into ./.venv (created if missing)
 #   VENV=/path/to/env bash tools/install.sh   # into an existing environment
+#   STACK=onedl bash tools/install.sh         # the maintained onedl-* forks,
+#                                             # into ./.venv-onedl by default
 #
 # Environment variables:
-#   VENV            environment to install into (default: <repo>/.venv)
+#   STACK           mmlab (default): the original OpenMMLab packages;
+#                   onedl: the maintained forks (same import names)
+#   VENV            environment to install into (default: <repo>/.venv,
+#                   <repo>/.venv-onedl for STACK=onedl)
 #   PYTHON          interpreter that creates a new venv (default: python3)
-#   MMCV_WHEEL_DIR  folder searched for a prebuilt mmcv 2.1.0 wheel
+#   MMCV_WHEEL_DIR  folder searched for a prebuilt mmcv wheel of the stack
 #                   (default: <repo>/../shared/wheels when it exists)
 #   MAX_JOBS        parallel compile jobs when mmcv is built from source
 #
@@ -27,15 +32,34 @@
 #   * mmengine 0.10.7, mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2,
 #     ftfy + regex (imported by mmseg, undeclared), pycocotools, then this
 #     package in editable mode with its test extras.
+#   * STACK=onedl: the same with onedl-mmengine 0.10.12, onedl-mmcv 2.3.6
+#     (an sdist: cached wheel or a source build without build isolation,
+#     ~17 min), onedl-mmpretrain 1.3.6, onedl-mmdetection 3.5.1 and
+#     onedl-mmsegmentation 1.4.2. The package's setup.py names no mm*
+#     distribution (they are its `mmlab`/`onedl` extras), so the editable
+#     install never pulls the original packages over the forks.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${VENV:-$ROOT/.venv}
+STACK=${STACK:-mmlab}
 PYTHON=${PYTHON:-python3}
-STAMP=$VENV/.vit_backbones_install
 TORCH_SPEC=("torch==2.13.0,!=2.13.0+cpu" "torchvision==0.28.0")
-MM_SPEC=("mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0"
-         "mmsegmentation==1.2.2" "ftfy" "regex" "pycocotools")
+case "$STACK" in
+  mmlab)
+    VENV=${VENV:-$ROOT/.venv}
+    MMENGINE_SPEC="mmengine==0.10.7"
+    MMCV_VERSION=2.1.0 MMCV_DIST=mmcv MMCV_WHEEL_NAME=mmcv
+    MM_SPEC=("mmpretrain==1.2.0" "mmdet==3.3.0" "mmsegmentation==1.2.2") ;;
+  onedl)
+    VENV=${VENV:-$ROOT/.venv-onedl}
+    MMENGINE_SPEC="onedl-mmengine==0.10.12"
+    MMCV_VERSION=2.3.6 MMCV_DIST=onedl-mmcv MMCV_WHEEL_NAME=onedl_mmcv
+    MM_SPEC=("onedl-mmpretrain==1.3.6" "onedl-mmdetection==3.5.1"
+             "onedl-mmsegmentation==1.4.2") ;;
+  *) echo "[install] STACK must be mmlab or onedl, got '$STACK'" >&2; exit 2 ;;
+esac
+MM_SPEC+=("ftfy" "regex" "pycocotools")
+STAMP=$VENV/.vit_backbones_install
 if [ -z "${MMCV_WHEEL_DIR:-}" ] && [ -d "$ROOT/../shared/wheels" ]; then
   MMCV_WHEEL_DIR=$(cd "$ROOT/../shared/wheels" && pwd)
 fi
@@ -64,11 +88,13 @@ fi
 PY=$VENV/bin/python
 pip_install() { "$PY" -m pip install --disable-pip-version-check "$@"; }
 
-fingerprint=$(cat "$ROOT/tools/install.sh" "$ROOT/setup.py" | sha256sum | cut -c1-16)
+fingerprint=$( (cat "$ROOT/tools/install.sh" "$ROOT/setup.py"; echo "$STACK") \
+  | sha256sum | cut -c1-16)
 stack_ok() {
-  "$PY" - <<'EOF' >/dev/null 2>&1
+  MMCV_VERSION=$MMCV_VERSION "$PY" - <<'EOF' >/dev/null 2>&1
+import os
 import mmcv, mmcv._ext, mmcv.ops  # noqa: F401
-assert mmcv.__version__ == '2.1.0', mmcv.__version__
+assert mmcv.__version__ == os.environ['MMCV_VERSION'], mmcv.__version__
 import mmpretrain.models, mmdet.models, mmseg.models  # noqa: F401
 import vit_backbones  # noqa: F401
 import pytest, xdist  # noqa: F401
@@ -90,34 +116,36 @@ else
   pip_install "${TORCH_SPEC[@]}"
 fi
 
-# 4. mmcv 2.1.0 with compiled ops. `import mmcv` imports mmengine, so mmengine
-#    and mmcv's own requirements go in first (the wheel goes in with --no-deps).
-pip_install -q "mmengine==0.10.7" addict packaging Pillow pyyaml yapf numpy opencv-python
+# 4. mmcv with compiled ops ($MMCV_DIST $MMCV_VERSION). `import mmcv` imports
+#    mmengine, so mmengine and mmcv's own requirements go in first (the wheel
+#    goes in with --no-deps).
+pip_install -q "$MMENGINE_SPEC" addict packaging Pillow pyyaml yapf numpy opencv-python
 mmcv_ok() {
-  "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '2.1.0', mmcv.__version__" \
+  "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '$MMCV_VERSION', mmcv.__version__" \
     >"$VENV/.mmcv_check.log" 2>&1
 }
 if mmcv_ok; then
-  log "mmcv 2.1.0 with ops is already installed"
+  log "$MMCV_DIST $MMCV_VERSION with ops is already installed"
 else
   installed=0
   if [ -n "${MMCV_WHEEL_DIR:-}" ]; then
-    for wheel in "$MMCV_WHEEL_DIR"/mmcv-2.1.0-*.whl; do
+    for wheel in "$MMCV_WHEEL_DIR/$MMCV_WHEEL_NAME-$MMCV_VERSION"-*.whl; do
       [ -e "$wheel" ] || continue
       log "trying the cached wheel $wheel"
       pip_install -q --no-deps --force-reinstall "$wheel"
       if mmcv_ok; then installed=1; break; fi
       log "the cached wheel does not load with this torch; dropping it:"
       tail -n 3 "$VENV/.mmcv_check.log" >&2
-      "$PY" -m pip uninstall -q -y mmcv
+      "$PY" -m pip uninstall -q -y "$MMCV_DIST"
     done
   fi
   if [ "$installed" = 0 ]; then
-    log "building mmcv 2.1.0 with ops from source (about 20 min on 2 cores)"
+    log "building $MMCV_DIST $MMCV_VERSION with ops from source (about 20 min on 2 cores)"
     pip_install -q ninja psutil
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} pip_install --no-deps \
-      --force-reinstall --no-build-isolation --no-binary mmcv "mmcv==2.1.0"
-    mmcv_ok || { log "mmcv built without working ops:";
+      --force-reinstall --no-build-isolation --no-binary "$MMCV_DIST" \
+      "$MMCV_DIST==$MMCV_VERSION"
+    mmcv_ok || { log "$MMCV_DIST built without working ops:";
                  tail -n 20 "$VENV/.mmcv_check.log" >&2; exit 1; }
   fi
 fi
@@ -127,13 +155,18 @@ log "installing ${MM_SPEC[*]}"
 pip_install -q "${MM_SPEC[@]}"
 log "installing vit_backbones (editable) with its test extras"
 pip_install -q --no-build-isolation -e "$ROOT[tests]"
+# The original distributions must not have come in over the forks.
+if [ "$STACK" = onedl ] && "$PY" -m pip show -q mmengine >/dev/null 2>&1; then
+  log "the original mmengine was installed over onedl-mmengine; see setup.py"
+  exit 1
+fi
 
 if ! stack_ok; then
   log "the stack does not import; run: $PY -c 'import mmdet.models, mmseg.models, vit_backbones'"
   exit 1
 fi
 echo "$fingerprint" > "$STAMP"
-log "done in $(elapsed): $("$PY" - <<'EOF'
+log "done in $(elapsed), stack $STACK: $("$PY" - <<'EOF'
 import torch, mmcv, mmengine, mmpretrain, mmdet, mmseg
 print(f'torch {torch.__version__}, mmcv {mmcv.__version__}, '
       f'mmengine {mmengine.__version__}, mmpretrain {mmpretrain.__version__}, '

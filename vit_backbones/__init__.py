@@ -8,10 +8,23 @@ its optimizer-wrapper constructor and hooks into mmpretrain's registries, and
 its classification models into mmpretrain's ``ModelHub`` (``get_model``,
 ``list_models``, ``inference_model``).
 """
-from . import engine, models  # noqa: F401
-from .model_zoo import register_models
-from .version import __version__
+try:
+    import mmengine  # noqa: F401
+    import mmpretrain  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError(
+        f'vit_backbones needs the OpenMMLab stack ({error.name} is missing): '
+        'pip install "vit_backbones[mmlab]" for the original packages or '
+        '"vit_backbones[onedl]" for the maintained onedl-* forks, and mmcv '
+        'with its ops (tools/install.sh builds it; see the README).') \
+        from error
 
+from . import engine, models  # noqa: F401,E402
+from .compat import resolve_config_packages  # noqa: E402
+from .model_zoo import register_models  # noqa: E402
+from .version import __version__  # noqa: E402
+
+resolve_config_packages()
 register_models()
 
 __all__ = ['__version__']
