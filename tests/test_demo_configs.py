@@ -117,18 +117,21 @@ def test_demo_trains_and_evaluates_through_the_cli(config, metric,
     pictures = sorted(os.listdir(tmp_path / 'vis'))
     num_images = SMALL[task]['val'] * (4 if task == 'cls' else 1)
     assert len(pictures) == num_images + 1 and 'contact_sheet.png' in pictures
-    # Small images are enlarged to a short side of 256 before drawing;
-    # detection and segmentation draw the ground truth beside the
-    # prediction.
-    width = 256 if task == 'cls' else 512
+    # Small images are enlarged (to a short side of 256, 512 for detection
+    # and segmentation) before drawing; detection and segmentation draw the
+    # ground truth beside the prediction.
+    height = 256 if task == 'cls' else 512
+    width = 256 if task == 'cls' else 1024
     for name in pictures:
         shape = mmcv.imread(str(tmp_path / 'vis' / name)).shape
         if name != 'contact_sheet.png':
-            assert shape == (256, width, 3), name
+            assert shape == (height, width, 3), name
+    # The sheet's cells are 256 pixels high, plus a 6-pixel frame.
     columns = min(4, num_images)
     rows = -(-num_images // columns)
+    cell_width = width * 256 // height
     assert mmcv.imread(str(tmp_path / 'vis' / 'contact_sheet.png')).shape \
-        == (rows * (256 + 12), columns * (width + 12), 3)
+        == (rows * (256 + 12), columns * (cell_width + 12), 3)
     # The report: training curves and the result against the chance level.
     out = _run([
         sys.executable, 'tools/analysis_tools/demo_report.py', config,

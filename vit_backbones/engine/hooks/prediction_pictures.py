@@ -155,8 +155,10 @@ class PredictionPicturesHook(Hook):
     For every ``interval``-th test sample, and every sample whose prediction
     is wrong, the image is read from its file,
     enlarged by an integer factor until its short side has at least
-    ``min_side`` pixels (64x64 demo images become 256x256; COCO-size images
-    stay as they are) and drawn with the toolbox's own visualizer:
+    ``min_side`` pixels (``dense_min_side`` for detection and segmentation,
+    whose visualizers size the labels by the objects' areas: 64x64 demo
+    images become 256x256, 128x128 ones 512x512; COCO-size images stay as
+    they are) and drawn with the toolbox's own visualizer:
     mmpretrain's label and score, mmdet's boxes and masks with class names
     (ground truth beside the prediction), mmseg's overlays (ground truth
     beside the prediction). ``sheet_size`` of them also go into
@@ -174,8 +176,10 @@ class PredictionPicturesHook(Hook):
         out_dir (str): Where the pictures go; relative paths are under the
             runner's work dir.
         interval (int): Draw every ``interval``-th sample. Defaults to 1.
-        min_side (int): Enlarge pictures to at least this short side.
-            Defaults to 256.
+        min_side (int): Enlarge classification pictures to at least this
+            short side. Defaults to 256.
+        dense_min_side (int): The same for detection and segmentation.
+            Defaults to 512.
         sheet_size (int): Pictures on the contact sheet. Defaults to 16.
         score_thr (float): Detection score threshold for drawing and for
             "right". Defaults to 0.3.
@@ -187,15 +191,17 @@ class PredictionPicturesHook(Hook):
                  out_dir: str,
                  interval: int = 1,
                  min_side: int = 256,
+                 dense_min_side: int = 512,
                  sheet_size: int = 16,
                  score_thr: float = 0.3,
                  miou_thr: float = 0.5):
-        if interval < 1 or sheet_size < 1 or min_side < 1:
-            raise ValueError('interval, sheet_size and min_side must be '
-                             'positive.')
+        if min(interval, sheet_size, min_side, dense_min_side) < 1:
+            raise ValueError('interval, sheet_size, min_side and '
+                             'dense_min_side must be positive.')
         self.out_dir = out_dir
         self.interval = interval
         self.min_side = min_side
+        self.dense_min_side = dense_min_side
         self.sheet_size = sheet_size
         self.score_thr = score_thr
         self.miou_thr = miou_thr
@@ -217,6 +223,12 @@ class PredictionPicturesHook(Hook):
             self._index += 1
             correct = self._is_correct(runner, sample)
             if index % self.interval and correct:
+                continue
+            if 'img_path' not in sample:
+                # Pictures are drawn from the image files.
+                runner.logger.warning(
+                    'PredictionPicturesHook: a test sample has no img_path; '
+                    'it is not drawn.')
                 continue
             name = osp.splitext(osp.basename(sample.img_path))[0]
             out_file = osp.join(self.out_dir, f'{name}.png')
@@ -254,7 +266,9 @@ class PredictionPicturesHook(Hook):
         (given a file, none of them also sends it to the vis backends)."""
         visualizer = runner.visualizer
         image = mmcv.imfrombytes(get(sample.img_path), channel_order='rgb')
-        factor = upscale_factor(*image.shape[:2], self.min_side)
+        dense = 'pred_instances' in sample or 'pred_sem_seg' in sample
+        factor = upscale_factor(
+            *image.shape[:2], self.dense_min_side if dense else self.min_side)
         if 'pred_instances' in sample:  # mmdet
             big = mmcv.imrescale(image, factor, interpolation='nearest')
             visualizer.add_datasample(
