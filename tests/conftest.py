@@ -3,8 +3,10 @@ import sys
 
 # Make tests/helpers.py importable from every test module.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# The tools set this too (see vit_backbones/compat.py).
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+# Checkpoints load with the safe unpickler, as in the tools: no test may
+# depend on a process-wide weights_only=False.
+os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+os.environ.pop('VIT_BACKBONES_UNSAFE_LOAD', None)
 
 if os.environ.get('PYTEST_XDIST_WORKER'):
     # One thread per xdist worker: `make test` runs one worker per core, and

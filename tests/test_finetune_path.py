@@ -128,7 +128,7 @@ def test_publish_model_cli_raw_weights(tmp_path):
     assert published['meta']['ema'] is False
 
 
-def test_published_classifier_through_mmpretrain_api(tmp_path, monkeypatch):
+def test_published_classifier_through_mmpretrain_api(tmp_path):
     """``get_model(<our name>, pretrained=<published file>)`` loads the
     weights and ``inference_model`` classifies an image with them, with
     torch's default ``weights_only=True`` loading (as in a user's script,
@@ -143,7 +143,6 @@ def test_published_classifier_through_mmpretrain_api(tmp_path, monkeypatch):
     state = _training_checkpoint(cls_cfg, src, classes=classes)
     result = publish_checkpoint(src, str(tmp_path / 'hat-net-tiny_in1k.pth'))
 
-    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
     model = get_model('hat-net-tiny_8xb128_in1k', pretrained=result['path'])
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), key

@@ -51,6 +51,12 @@ def parse_args(argv=None):
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle any object in the checkpoints this run loads '
+        '(weights_only=False): only for files you trust; by default they '
+        'are loaded with the allowlist of vit_backbones.safe_load')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -71,7 +77,7 @@ def enable_visualization(cfg, show_dir, interval=1):
 
 def main(argv=None):
     args = parse_args(argv)
-    setup_runtime()
+    setup_runtime(unsafe_load=args.unsafe_load)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

@@ -61,6 +61,12 @@ def parse_args(argv=None):
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle any object in the checkpoints this run loads '
+        '(weights_only=False): only for files you trust; by default they '
+        'are loaded with the allowlist of vit_backbones.safe_load')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -116,7 +122,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    setup_runtime()
+    setup_runtime(unsafe_load=args.unsafe_load)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     check_data_roots(cfg)

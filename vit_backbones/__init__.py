@@ -22,9 +22,11 @@ except ImportError as error:  # pragma: no cover - depends on the install
 from . import engine, models  # noqa: F401,E402
 from .compat import resolve_config_packages  # noqa: E402
 from .model_zoo import register_models  # noqa: E402
+from .safe_load import register_safe_loaders  # noqa: E402
 from .version import __version__  # noqa: E402
 
 resolve_config_packages()
+register_safe_loaders()
 register_models()
 
 __all__ = ['__version__']

@@ -7,16 +7,9 @@ imported; the tools in ``tools/`` call :func:`setup_runtime` and
 
 What and why:
 
-* ``torch.load`` defaults to ``weights_only=True`` since torch 2.6, and
-  mmengine 0.10.7 never passes ``weights_only=False``. Training checkpoints
-  written by mmengine hold ``HistoryBuffer`` objects (``message_hub``), so
-  ``--resume``, ``load_from`` and ``init_cfg=Pretrained`` on a training
-  checkpoint fail with ``UnpicklingError``. :func:`setup_runtime` sets
-  ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for the tools' process (torch then
-  uses ``weights_only=False`` where the call site passed nothing). Only load
-  checkpoints you trust with the tools. Checkpoints published with
-  ``tools/model_converters/publish_model.py`` hold tensors and plain
-  metadata only and load with the torch default.
+* Checkpoint loading is safe (``weights_only=True`` with an allowlist, see
+  :mod:`vit_backbones.safe_load`); :func:`setup_runtime` only passes the
+  tools' ``--unsafe-load`` opt-in on to it.
 * Distributed training on machines without CUDA (``torchrun`` with the
   ``gloo`` backend): mmengine's ``init_dist`` calls
   ``torch.cuda.set_device`` and ``Runner.wrap_model`` passes
@@ -24,9 +17,6 @@ What and why:
   :func:`prepare_cfg_for_launcher` initialises the ``gloo`` process group
   itself (mmengine then skips ``init_dist``) and sets ``device_ids=None`` in
   ``model_wrapper_cfg``.
-* Official checkpoints of the four networks pickle ``argparse.Namespace``
-  objects; :func:`load_trusted_checkpoint` loads them with
-  ``weights_only=False``.
 * The maintained ``onedl-*`` forks keep the import names (``mmseg``) but not
   the distribution names (``onedl-mmsegmentation``). mmengine resolves a
   ``mmseg::`` config base through the distribution name it has on file
@@ -42,12 +32,18 @@ import os
 
 import torch
 
-WEIGHTS_ONLY_ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 
+def setup_runtime(unsafe_load: bool = False) -> None:
+    """Process-wide settings for the OpenMMLab tools of this repository.
 
-def setup_runtime() -> None:
-    """Process-wide settings for the OpenMMLab tools of this repository."""
-    os.environ.setdefault(WEIGHTS_ONLY_ENV, '1')
+    Args:
+        unsafe_load (bool): the tools' ``--unsafe-load``: unpickle any
+            object in the checkpoints this process loads (trusted files
+            only). Defaults to False.
+    """
+    from vit_backbones.safe_load import UNSAFE_ENV
+    if unsafe_load:
+        os.environ[UNSAFE_ENV] = '1'
 
 
 def resolve_config_packages() -> dict:
@@ -75,16 +71,6 @@ def _distribution_installed(name: str) -> bool:
         return True
     except importlib.metadata.PackageNotFoundError:
         return False
-
-
-def load_trusted_checkpoint(path, map_location='cpu'):
-    """Load a checkpoint file that may contain pickled Python objects.
-
-    Official release files of HVT, DHVT, ViL and HAT-Net store an
-    ``argparse.Namespace`` next to the weights, which torch's default
-    ``weights_only=True`` refuses. Only use this on files you trust.
-    """
-    return torch.load(path, map_location=map_location, weights_only=False)
 
 
 def prepare_cfg_for_launcher(cfg, launcher: str) -> None:

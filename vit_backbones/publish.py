@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-from vit_backbones.compat import load_trusted_checkpoint
+from vit_backbones.safe_load import load_checkpoint_file
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -86,7 +86,8 @@ def sha256_of(path: str) -> str:
 def publish_checkpoint(src: str,
                        out: str,
                        ema: bool = True,
-                       date: Optional[str] = None) -> dict:
+                       date: Optional[str] = None,
+                       unsafe_load: bool = False) -> dict:
     """Write the published file next to ``out``; return its facts.
 
     Args:
@@ -96,11 +97,13 @@ def publish_checkpoint(src: str,
         ema: publish the EMA weights when the run had ``EMAHook`` (default),
             else the raw weights.
         date: ``YYYYMMDD``; today by default.
+        unsafe_load: unpickle any object in ``src`` (trusted files only);
+            by default the allowlist of :mod:`vit_backbones.safe_load`.
 
     Returns:
         dict with ``path``, ``sha256``, ``num_params`` and ``meta``.
     """
-    checkpoint = load_trusted_checkpoint(src)
+    checkpoint = load_checkpoint_file(src, unsafe=unsafe_load)
     state_dict = select_weights(checkpoint, ema=ema)
     meta = plain_data(checkpoint.get('meta', {}))
     for key in ('hook_msgs', 'message_hub'):

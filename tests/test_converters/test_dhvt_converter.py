@@ -14,6 +14,7 @@ from helpers import DATA_ROOT
 from mmengine.registry import init_default_scope
 
 from vit_backbones.converters.common import CheckpointMismatchError
+from vit_backbones.safe_load import load_checkpoint_file
 from vit_backbones.converters.dhvt import (arch_name, convert, convert_key,
                                            infer_arch, official_model_name)
 
@@ -180,7 +181,7 @@ def test_cli(tmp_path):
             epoch=299,
             args=argparse.Namespace(model='dhvt_tiny_cifar_patch4')), src)
     assert official_model_name(
-        torch.load(src, weights_only=False)) == 'dhvt_tiny_cifar_patch4'
+        load_checkpoint_file(src)) == 'dhvt_tiny_cifar_patch4'
     path = osp.join(
         osp.dirname(DATA_ROOT), '..', 'tools', 'model_converters',
         'dhvt_to_mmpretrain.py')

@@ -35,8 +35,14 @@ def main(argv=None):
         '--weights-url',
         default='https://example.com/vit_backbones',
         help='where the file will be hosted (for the metafile entry)')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle any object in SRC (trusted files only); by default '
+        'SRC is loaded with the allowlist of vit_backbones.safe_load')
     args = parser.parse_args(argv)
-    result = publish_checkpoint(args.src, args.out, ema=not args.no_ema)
+    result = publish_checkpoint(args.src, args.out, ema=not args.no_ema,
+                                unsafe_load=args.unsafe_load)
     print(f'Published {result["path"]} (sha256 {result["sha256"]}, '
           f'{result["num_params"]:,} parameters)')
     name = osp.basename(result['path']).rsplit('_', 1)[0]

@@ -24,12 +24,13 @@ import argparse
 import json
 import os
 import re
+import tempfile
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
-from vit_backbones.compat import load_trusted_checkpoint
+from vit_backbones.safe_load import load_checkpoint_file
 
 
 class CheckpointMismatchError(ValueError):
@@ -225,10 +226,23 @@ def to_classifier_state_dict(backbone: Dict[str, torch.Tensor],
 def save_checkpoint(state_dict: Dict[str, torch.Tensor], dst: str,
                     meta: Optional[dict] = None) -> None:
     """Save ``{'state_dict': ..., 'meta': ...}`` (tensors and plain values
-    only, so it loads with ``weights_only=True``)."""
+    only, so it loads with ``weights_only=True``).
+
+    The file is written to a temporary name in the target folder and
+    renamed into place, so an interrupted write never leaves a truncated
+    file under ``dst``.
+    """
     dirname = os.path.dirname(os.path.abspath(dst))
     os.makedirs(dirname, exist_ok=True)
-    torch.save({'state_dict': state_dict, 'meta': dict(meta or {})}, dst)
+    fd, tmp = tempfile.mkstemp(
+        dir=dirname, prefix=f'.{os.path.basename(dst)}.', suffix='.tmp')
+    os.close(fd)
+    try:
+        torch.save({'state_dict': state_dict, 'meta': dict(meta or {})}, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def run_cli(network: str,
@@ -240,7 +254,7 @@ def run_cli(network: str,
             report: Optional[Callable] = None) -> None:
     """The command line of a converter, the same for every network::
 
-        SRC DST [--arch ARCH] [--no-validate] [--img-size N]
+        SRC DST [--arch ARCH] [--no-validate] [--img-size N] [--unsafe-load]
 
     Args:
         network (str): the network's name, for the help text.
@@ -267,6 +281,12 @@ def run_cli(network: str,
         '--no-validate',
         action='store_true',
         help='skip the check of every key and shape against the backbone')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle any object in SRC (weights_only=False): only for '
+        'files you trust; by default SRC is loaded with the allowlist of '
+        'vit_backbones.safe_load')
     if img_size:
         parser.add_argument(
             '--img-size',
@@ -279,7 +299,7 @@ def run_cli(network: str,
     kwargs = dict(extra_kwargs(args)) if extra_kwargs is not None else {}
     if img_size and args.img_size is not None:
         kwargs['img_size'] = args.img_size
-    checkpoint = load_trusted_checkpoint(args.src)
+    checkpoint = load_checkpoint_file(args.src, unsafe=args.unsafe_load)
     state_dict = convert(
         checkpoint,
         arch=parse_arch(args.arch),

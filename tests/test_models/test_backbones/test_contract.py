@@ -7,6 +7,7 @@ classification layout. What is specific to one network (parity fixtures,
 exact parameter counts, masks and paddings) stays in its own test file.
 """
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -315,6 +316,38 @@ def test_get_layer_depth_follows_the_forward_order(net):
     assert [d for d, _ in depths] == sorted(d for d, _ in depths), depths
 
 
+# Relative tolerance of half-precision outputs: max |amp - fp32| over
+# max |fp32| per output (measured: fp16 <= 0.003, bf16 <= 0.016).
+AMP_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+
+@parametrize_networks
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16],
+                         ids=['fp16', 'bf16'])
+def test_half_precision_at_sizes_that_need_padding(net, dtype):
+    """Under torch.autocast, at 70x45 (padded patches, windows, tiles and
+    fully masked padding rows), outputs stay close to fp32 and forward and
+    backward are finite."""
+    model = randomize(net.build_dense()).eval()
+    x = torch.rand(2, 3, 70, 45)
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast('cpu', dtype=dtype):
+            outs = model(x)
+    for out, expected in zip(outs, ref):
+        error = (out.float() - expected).abs().max() / expected.abs().max()
+        assert error <= AMP_TOLERANCE[dtype], error
+    model.train()
+    x.requires_grad_()
+    with torch.autocast('cpu', dtype=dtype):
+        outs = model(x)
+    sum(o.float().sum() for o in outs).backward()
+    assert all(torch.isfinite(o).all() for o in outs)
+    assert torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters()
+               if p.grad is not None)
+
+
 # --------------------------------------------------------------------------
 # Initialisation
 # --------------------------------------------------------------------------
@@ -345,6 +378,37 @@ def test_pretrained_load_survives_init_weights(net, tmp_path):
     model.init_weights()  # a second call changes nothing
     for key, value in source.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, msg=key)
+
+
+@parametrize_networks
+def test_pretrained_refuses_a_checkpoint_that_does_not_fit(net, tmp_path):
+    """Never a half-loaded model: a missing key (other than the new output
+    norms and pyramid) or a foreign key is an error naming it."""
+    source = net.build_dense().state_dict()
+    block_key = next(k for k in source if '.0.' in k and 'norm' not in k)
+    cases = {
+        'missing': {k: v for k, v in source.items() if k != block_key},
+        'foreign': dict(source, **{'head.fc.weight': torch.zeros(2, 2)}),
+    }
+    for case, state in cases.items():
+        path = str(tmp_path / f'{case}.pth')
+        save_checkpoint({'state_dict': {'backbone.' + k: v
+                                        for k, v in state.items()}}, path)
+        model = net.build_dense(init_cfg=dict(
+            type='Pretrained', checkpoint=path, prefix='backbone.'))
+        expected = block_key if case == 'missing' else 'head.fc.weight'
+        with pytest.raises(KeyError, match=re.escape(expected)):
+            model.init_weights()
+    # Another network's checkpoint.
+    other = NETWORKS['hat_net' if net.cls is not HATNet else 'dhvt']
+    path = str(tmp_path / 'other.pth')
+    save_checkpoint({'state_dict': {
+        'backbone.' + k: v
+        for k, v in other.build_dense().state_dict().items()}}, path)
+    model = net.build_dense(init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.'))
+    with pytest.raises((KeyError, RuntimeError), match='missing|size'):
+        model.init_weights()
 
 
 # --------------------------------------------------------------------------

@@ -8,10 +8,11 @@ checkpointing, ``out_type`` and the per-output norms. The helpers
 :func:`renamed_argument` parse the constructor arguments the same way
 everywhere.
 """
+import re
 import warnings
 from contextlib import contextmanager, nullcontext
 from typing import (Callable, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+                    Union)  # noqa: F401
 
 import torch
 import torch.nn as nn
@@ -168,6 +169,9 @@ class VitBackbone(BaseBackbone):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        # Layers a classification checkpoint does not have (output norms,
+        # pyramid): the only keys a Pretrained load may leave missing.
+        self._new_layers: List[str] = ['pyramid']
 
     # ------------------------------------------------------------------
     # Outputs
@@ -195,6 +199,7 @@ class VitBackbone(BaseBackbone):
         if out_norm_cfg is None:
             return
         for index, num in channels:
+            self._new_layers.append(f'norm{index}')
             self.add_module(f'norm{index}',
                             build_norm_layer(out_norm_cfg, num))
 
@@ -212,13 +217,67 @@ class VitBackbone(BaseBackbone):
     def init_weights(self):
         """The official initialisation, then ``init_cfg``.
 
-        ``BaseModule.init_weights`` applies ``init_cfg`` (a ``Pretrained``
-        checkpoint after any other entry) and logs what happened; it does
-        nothing on a second call, and neither does the official init.
+        ``BaseModule.init_weights`` applies the ``init_cfg`` entries other
+        than ``Pretrained`` and logs what happened; a ``Pretrained``
+        checkpoint is loaded last by :meth:`load_pretrained`, which refuses
+        a half-loaded model. A second call does nothing.
         """
-        if not self._is_init:
-            self.init_official_weights()
-        super().init_weights()
+        if self._is_init:
+            super().init_weights()  # mmengine warns and returns
+            return
+        self.init_official_weights()
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [
+            self.init_cfg
+        ] if self.init_cfg else []
+        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+        original, self.init_cfg = self.init_cfg, [
+            c for c in cfgs if c.get('type') != 'Pretrained'
+        ] or None
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = original
+        for cfg in pretrained:
+            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'),
+                                 cfg.get('map_location', 'cpu'))
+
+    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
+                        map_location='cpu') -> None:
+        """Load ``checkpoint`` (the ``prefix``-ed part of it) strictly, but
+        for the layers a classification checkpoint lacks.
+
+        Position tables are resized and ViL's tables adapted by the
+        networks' load hooks. Keys the model needs other than those of the
+        output norms and the pyramid, and keys the model does not have other
+        than output norms (a classifier's final norm that a dense layout
+        without output norms does not use), raise a ``KeyError`` that names
+        them; the new and the unused layers are logged.
+        """
+        from mmengine.logging import print_log
+        from mmengine.runner.checkpoint import (_load_checkpoint,
+                                                _load_checkpoint_with_prefix)
+        if prefix:
+            state_dict = _load_checkpoint_with_prefix(prefix, checkpoint,
+                                                      map_location)
+        else:
+            state_dict = _load_checkpoint(checkpoint, map_location)
+            if isinstance(state_dict, dict) and 'state_dict' in state_dict:
+                state_dict = state_dict['state_dict']
+        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        new = tuple(f'{name}.' for name in self._new_layers)
+        wrong = [k for k in missing if not k.startswith(new)]
+        extra = [k for k in unexpected if not re.match(r'norm\d+\.', k)]
+        where = f'{checkpoint}' + (f' (prefix {prefix!r})' if prefix else '')
+        if wrong or extra:
+            raise KeyError(
+                f'{where} does not fit {type(self).__name__}: missing keys '
+                f'{wrong[:20]}, unexpected keys {extra[:20]}. Only the '
+                'output norms and the pyramid may be missing (they are not '
+                'in classification checkpoints).')
+        print_log(
+            f'Loaded {where}; new layers at their init: {sorted(missing)}; '
+            f'unused output norms of the checkpoint: {sorted(unexpected)}',
+            logger='current')
 
     # ------------------------------------------------------------------
     # Training features

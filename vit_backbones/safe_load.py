@@ -1,0 +1,167 @@
+"""Loading checkpoint files without running pickled code.
+
+Every file this package loads goes through :func:`load_checkpoint_file`:
+``torch.load(..., weights_only=True)`` with an explicit allowlist of exactly
+the Python types the files this package meets hold, found by loading real
+files:
+
+* mmengine training checkpoints (``tools/train.py``, ``--resume``,
+  ``load_from``): the message hub's ``HistoryBuffer`` objects, the numpy
+  arrays, scalars and dtypes inside them, and the buffers' statistics
+  methods, pickled as ``getattr(HistoryBuffer, 'mean')``. ``getattr`` is
+  allowed for exactly that: public methods of ``HistoryBuffer``.
+* official release files of the four networks: ``argparse.Namespace``.
+
+A file that needs anything else is refused with an
+:class:`UnsafeCheckpointError` that names the type and says how to load a
+file you trust anyway (``--unsafe-load`` in the tools, or
+``VIT_BACKBONES_UNSAFE_LOAD=1``). :func:`register_safe_loaders` makes
+mmengine's ``CheckpointLoader`` (``load_checkpoint``, ``init_cfg=dict(
+type='Pretrained')``, ``Runner.resume``/``load_from``, mmpretrain's
+``get_model``) use the same loader for local files and URLs; it runs when
+:mod:`vit_backbones` is imported, because mmengine resolves loaders by
+prefix in a registry that is meant to be extended this way.
+"""
+import argparse
+import os
+import pickle
+import re
+from typing import Callable, List
+
+import numpy as np
+import torch
+
+#: Environment variable that allows full unpickling (trusted files only).
+UNSAFE_ENV = 'VIT_BACKBONES_UNSAFE_LOAD'
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds a Python object that is not on the allowlist."""
+
+
+class CheckpointFileError(ValueError):
+    """A file is not a readable checkpoint (truncated, not a torch file)."""
+
+
+def _numpy_core():
+    # numpy 2 pickles name `numpy._core`, numpy 1 `numpy.core`.
+    return getattr(np, '_core', None) or np.core
+
+
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` for unpickling, limited to the public methods of
+    mmengine's ``HistoryBuffer`` (its ``statistics_methods``)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and not name.startswith('_') and callable(
+            getattr(HistoryBuffer, name, None)):
+        return getattr(obj, name)
+    raise UnsafeCheckpointError(
+        f'The checkpoint asks for getattr({obj!r}, {name!r}); only public '
+        'methods of mmengine HistoryBuffer are allowed.')
+
+
+def safe_globals() -> List:
+    """The allowlist: the globals (and aliases) torch's safe unpickler may
+    build besides tensors and plain containers."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    core = _numpy_core()
+    reconstruct, scalar = core.multiarray._reconstruct, core.multiarray.scalar
+    dtypes = {
+        type(np.dtype(t))
+        for t in ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8',
+                  'uint16', 'uint32', 'uint64', 'float16', 'float32',
+                  'float64', 'complex64', 'complex128')
+    }
+    allowed = [argparse.Namespace, HistoryBuffer, np.ndarray, np.dtype,
+               reconstruct, scalar, *sorted(dtypes, key=str)]
+    for prefix in ('numpy.core', 'numpy._core'):
+        allowed += [(reconstruct, f'{prefix}.multiarray._reconstruct'),
+                    (scalar, f'{prefix}.multiarray.scalar')]
+    allowed += [(_history_buffer_getattr, 'builtins.getattr'),
+                (_history_buffer_getattr, '__builtin__.getattr')]
+    return allowed
+
+
+def unsafe_load_allowed() -> bool:
+    """Whether ``VIT_BACKBONES_UNSAFE_LOAD=1`` is set."""
+    return os.environ.get(UNSAFE_ENV, '') == '1'
+
+
+_OFFENDER = re.compile(
+    r"GLOBAL ([\w.]+)|got <class '([\w.]+)'>|unrecognized function "
+    r'<?([\w. ]+)')
+
+
+def load_checkpoint_file(path,
+                         map_location='cpu',
+                         unsafe: bool = False):
+    """``torch.load`` a checkpoint with the safe unpickler and the
+    allowlist of :func:`safe_globals`.
+
+    Args:
+        path (str | file): The file.
+        map_location: As for ``torch.load``. Defaults to 'cpu'.
+        unsafe (bool): Unpickle anything (``weights_only=False``): for files
+            you trust only. ``VIT_BACKBONES_UNSAFE_LOAD=1`` does the same.
+            Defaults to False.
+
+    Raises:
+        UnsafeCheckpointError: the file holds a type not on the allowlist;
+            the message names it.
+        CheckpointFileError: the file is truncated or not a checkpoint.
+    """
+    name = getattr(path, 'name', path)
+    try:
+        if unsafe or unsafe_load_allowed():
+            return torch.load(path, map_location=map_location,
+                              weights_only=False)
+        with torch.serialization.safe_globals(safe_globals()):
+            return torch.load(path, map_location=map_location,
+                              weights_only=True)
+    except UnsafeCheckpointError:
+        raise
+    except pickle.UnpicklingError as error:
+        match = _OFFENDER.search(str(error))
+        offender = next((g for g in match.groups() if g), '?') \
+            if match else '?'
+        raise UnsafeCheckpointError(
+            f'Refused to load {name}: it holds {offender!r}, which is not on '
+            'the allowlist of vit_backbones.safe_load (loading it could run '
+            'code). If you trust the file, load it with --unsafe-load (the '
+            f'tools) or {UNSAFE_ENV}=1, or add the type to the allowlist.') \
+            from None
+    except (EOFError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and not re.search(
+                r'zip|archive|central directory|unexpected EOF|corrupt',
+                str(error), re.I):
+            raise
+        raise CheckpointFileError(
+            f'{name} is not a complete checkpoint file (truncated, or not '
+            f'written by torch.save): {error}') from None
+
+
+def _local_loader(filename: str, map_location=None):
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return load_checkpoint_file(filename, map_location)
+
+
+def _url_loader(filename: str, map_location=None, model_dir=None,
+                progress: bool = True):
+    from torch.hub import download_url_to_file, get_dir
+    model_dir = model_dir or os.path.join(get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached = os.path.join(model_dir, os.path.basename(filename))
+    if not os.path.exists(cached):
+        download_url_to_file(filename, cached, progress=progress)
+    return load_checkpoint_file(cached, map_location)
+
+
+def register_safe_loaders() -> Callable:
+    """Make mmengine's ``CheckpointLoader`` load local files and URLs
+    through :func:`load_checkpoint_file`. Returns the local loader."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', force=True)(_local_loader)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), force=True)(_url_loader)
+    return _local_loader
