@@ -117,6 +117,11 @@ def merge_args(cfg, args):
             loader.persistent_workers = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # Exact resume: the global random generators are reseeded from (seed,
+    # epoch) at the start of every epoch (see EpochSeedHook).
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(h.get('type') == 'EpochSeedHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='EpochSeedHook')]
     return cfg
 
 
