@@ -21,6 +21,22 @@ def check_norm_state(modules, train_state):
     return True
 
 
+def demo_data_options(task, root):
+    """``--cfg-options`` that point a demo config's loaders (and COCO
+    evaluators) at demo data written by ``make_demo_data(root)``."""
+    data_root = osp.join(root, task) + ('/' if task == 'det' else '')
+    options = [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    ]
+    if task == 'det':
+        ann = osp.join(data_root, 'annotations/instances_val.json')
+        options += [f'val_evaluator.ann_file={ann}',
+                    f'test_evaluator.ann_file={ann}']
+    return options
+
+
 def randomize(model, seed=0):
     """Non-trivial weights: norms and biases away from 1/0, so that every
     path of a network matters in a comparison."""

@@ -12,7 +12,8 @@ import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
-from helpers import REPO_ROOT, load_config, run_loss_and_predict
+from helpers import (REPO_ROOT, demo_data_options, load_config,
+                     run_loss_and_predict)
 from vit_backbones.demo_data import make_demo_data
 
 DEMO_CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/demo/*.py')))
@@ -64,16 +65,7 @@ def small_demo(tmp_path_factory):
 
 
 def _data_options(task, root):
-    data_root = osp.join(root, task) + ('/' if task == 'det' else '')
-    options = [
-        f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader')
-    ]
-    if task == 'det':
-        ann = osp.join(data_root, 'annotations/instances_val.json')
-        options += [f'val_evaluator.ann_file={ann}',
-                    f'test_evaluator.ann_file={ann}']
+    options = demo_data_options(task, root)
     if task == 'seg':
         options += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
                     'default_hooks.checkpoint.interval=2']

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, demo_data_options
 
 from vit_backbones.demo_data import make_demo_data
 from vit_backbones.safe_load import load_checkpoint_file
@@ -27,16 +27,9 @@ def data(tmp_path_factory):
 
 
 def _options(task, root):
-    data_root = osp.join(root, task) + ('/' if task == 'det' else '')
-    options = [
-        f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader')
-    ]
+    options = demo_data_options(task, root)
     if task == 'det':
-        ann = osp.join(data_root, 'annotations/instances_val.json')
         options += [
-            f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
             'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
             'val_dataloader.num_workers=0', 'train_cfg.val_interval=1',
             'default_hooks.checkpoint.interval=1',

@@ -22,6 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 from vit_backbones.compat import (prepare_cfg_for_launcher,  # noqa: E402
                                   setup_runtime)
 from vit_backbones.data_check import check_data_roots  # noqa: E402
+from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -61,12 +62,7 @@ def parse_args(argv=None):
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='unpickle any object in the checkpoints this run loads '
-        '(weights_only=False): only for files you trust; by default they '
-        'are loaded with the allowlist of vit_backbones.safe_load')
+    add_unsafe_load_argument(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))

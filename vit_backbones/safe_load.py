@@ -82,6 +82,17 @@ def safe_globals() -> List:
     return allowed
 
 
+def add_unsafe_load_argument(parser, what: str = 'the checkpoints this '
+                             'run loads') -> None:
+    """The ``--unsafe-load`` opt-in of the command lines."""
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help=f'unpickle any object in {what} (weights_only=False): only for '
+        'files you trust; by default they are loaded with the allowlist of '
+        'vit_backbones.safe_load')
+
+
 def unsafe_load_allowed() -> bool:
     """Whether ``VIT_BACKBONES_UNSAFE_LOAD=1`` is set."""
     return os.environ.get(UNSAFE_ENV, '') == '1'

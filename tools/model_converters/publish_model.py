@@ -19,6 +19,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from vit_backbones.publish import (metafile_entry,  # noqa: E402
                                    publish_checkpoint)
+from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
 
 
 def main(argv=None):
@@ -35,11 +36,7 @@ def main(argv=None):
         '--weights-url',
         default='https://example.com/vit_backbones',
         help='where the file will be hosted (for the metafile entry)')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='unpickle any object in SRC (trusted files only); by default '
-        'SRC is loaded with the allowlist of vit_backbones.safe_load')
+    add_unsafe_load_argument(parser, 'SRC')
     args = parser.parse_args(argv)
     result = publish_checkpoint(args.src, args.out, ema=not args.no_ema,
                                 unsafe_load=args.unsafe_load)

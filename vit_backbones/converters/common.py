@@ -30,7 +30,8 @@ from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
-from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.safe_load import (add_unsafe_load_argument,
+                                     load_checkpoint_file)
 
 
 class CheckpointMismatchError(ValueError):
@@ -281,12 +282,7 @@ def run_cli(network: str,
         '--no-validate',
         action='store_true',
         help='skip the check of every key and shape against the backbone')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='unpickle any object in SRC (weights_only=False): only for '
-        'files you trust; by default SRC is loaded with the allowlist of '
-        'vit_backbones.safe_load')
+    add_unsafe_load_argument(parser, 'SRC')
     if img_size:
         parser.add_argument(
             '--img-size',
