@@ -19,8 +19,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from vit_backbones.compat import (prepare_cfg_for_launcher,  # noqa: E402
-                                  setup_runtime)
+from vit_backbones.compat import (close_process_group,  # noqa: E402
+                                  prepare_cfg_for_launcher, setup_runtime)
 from vit_backbones.data_check import check_data_roots  # noqa: E402
 from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
 
@@ -108,6 +108,7 @@ def main(argv=None):
                              'test_evaluator.format_only=True.')
         runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
     metrics = runner.test()
+    close_process_group()
     return metrics
 
 

@@ -19,8 +19,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from vit_backbones.compat import (prepare_cfg_for_launcher,  # noqa: E402
-                                  setup_runtime)
+from vit_backbones.compat import (close_process_group,  # noqa: E402
+                                  prepare_cfg_for_launcher, setup_runtime)
 from vit_backbones.data_check import check_data_roots  # noqa: E402
 from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
 
@@ -131,6 +131,7 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
     runner.train()
+    close_process_group()
 
 
 if __name__ == '__main__':

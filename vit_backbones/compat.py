@@ -73,6 +73,20 @@ def _distribution_installed(name: str) -> bool:
         return False
 
 
+def close_process_group() -> None:
+    """Destroy the default process group of a distributed run, if any.
+
+    A process that exits with its gloo process group alive can abort in the
+    interpreter's teardown ("terminate called without an active
+    exception", SIGABRT) after its work is done; the tools close it
+    before they return.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def prepare_cfg_for_launcher(cfg, launcher: str) -> None:
     """Make ``launcher='pytorch'``/``'slurm'`` runs work without CUDA.
 
