@@ -12,11 +12,12 @@ import re
 import warnings
 from contextlib import contextmanager, nullcontext
 from typing import (Callable, Iterable, List, Optional, Sequence, Tuple,
-                    Union)  # noqa: F401
+                    Union)
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from mmengine.model.weight_init import trunc_normal_
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.utils import build_norm_layer
@@ -213,6 +214,25 @@ class VitBackbone(BaseBackbone):
     # ------------------------------------------------------------------
     def init_official_weights(self) -> None:
         """The official initialisation of the network (subclasses)."""
+
+    def init_linears_and_norms(self,
+                               norm_types: tuple = (nn.LayerNorm, ),
+                               extra: Optional[Callable] = None) -> None:
+        """The initialisation the official ViT codes share (timm's
+        ``_init_weights``): in one walk over the modules, linear weights
+        trunc-normal(0.02) with zero biases, affine ``norm_types`` 1/0, and
+        ``extra(module)`` for every other module (network-specific
+        parameters, drawn in the same order as the official code)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, norm_types) and m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif extra is not None:
+                extra(m)
 
     def init_weights(self):
         """The official initialisation, then ``init_cfg``.

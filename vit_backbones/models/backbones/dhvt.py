@@ -453,17 +453,12 @@ class DHVT(VitBackbone):
         (0.02) with zero biases, norms 1/0; convolutions keep PyTorch's
         default, as in the official code."""
         trunc_normal_(self.cls_token, std=.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.LayerNorm, _BatchNorm)) and \
-                    m.weight is not None:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, HeadTokenAttention):
-                trunc_normal_(m.head_embed, std=.02)
+
+        def head_embed(module):
+            if isinstance(module, HeadTokenAttention):
+                trunc_normal_(module.head_embed, std=.02)
+
+        self.init_linears_and_norms((nn.LayerNorm, _BatchNorm), head_embed)
 
     # --------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> tuple:

@@ -474,14 +474,7 @@ class HVT(VitBackbone):
         bias, LayerNorms 1/0, every position embedding trunc-normal(0.02);
         the patch convolution and the pyramid keep PyTorch's defaults, as
         in the official code."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        self.init_linears_and_norms()
         trunc_normal_(self.pos_embed, std=.02)
         for pool in self.pools:
             trunc_normal_(pool.pos_embed, std=.02)

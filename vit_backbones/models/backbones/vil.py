@@ -708,17 +708,13 @@ class ViL(VitBackbone):
         position tables trunc-normal(0.02) with zero biases, LayerNorms 1/0;
         the patch-embedding convolutions keep PyTorch's default init, as in
         the official code."""
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.constant_(m.weight, 1.0)
-                nn.init.constant_(m.bias, 0)
-            elif isinstance(m, ViLAttention):
-                for param in m.parameters(recurse=False):
+
+        def bias_tables(module):
+            if isinstance(module, ViLAttention):
+                for param in module.parameters(recurse=False):
                     trunc_normal_(param, std=.02)
+
+        self.init_linears_and_norms(extra=bias_tables)
         for stage in self.stages:
             for param in stage.stem_parameters():
                 trunc_normal_(param, std=.02)
