@@ -215,15 +215,6 @@ def backbone_state_dict(state_dict: Dict[str, torch.Tensor]
                        if k.startswith('backbone.'))
 
 
-def to_classifier_state_dict(backbone: Dict[str, torch.Tensor],
-                             head: Dict[str, torch.Tensor]) -> 'OrderedDict':
-    """Prefix backbone keys with ``backbone.`` and head keys with
-    ``head.``, the layout of mmpretrain ``ImageClassifier`` checkpoints."""
-    out = OrderedDict(('backbone.' + k, v) for k, v in backbone.items())
-    out.update(('head.' + k, v) for k, v in head.items())
-    return out
-
-
 def save_checkpoint(state_dict: Dict[str, torch.Tensor], dst: str,
                     meta: Optional[dict] = None) -> None:
     """Save ``{'state_dict': ..., 'meta': ...}`` (tensors and plain values
