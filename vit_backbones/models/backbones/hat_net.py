@@ -6,7 +6,6 @@ Convolutional Neural Networks"). Official code: https://github.com/yun-liu/HAT-N
 (``HAT_Net.py``, release v2.0).
 """
 from collections import OrderedDict
-from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -20,13 +19,14 @@ from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
 from ..utils.attention import bool_mask_to_bias, scaled_dot_product_attention
-from ..utils.shape import check_input, pad_amount
+from ..utils.shape import (ceil_div, check_input, crop, is_symbolic,
+                           pool2d_ceil, shape_cache)
 from .base import VitBackbone, normalize_indices, resolve_arch
 
 _GN = dict(type='GN', num_groups=1, eps=1e-6)
 
 
-@lru_cache(maxsize=64)
+@shape_cache(maxsize=64)
 def _tile_key_bias(height: int, width: int, grid: int, device: torch.device,
                    dtype: torch.dtype) -> Optional[torch.Tensor]:
     """Additive mask hiding the padded keys of the ``grid x grid`` tiles.
@@ -36,16 +36,22 @@ def _tile_key_bias(height: int, width: int, grid: int, device: torch.device,
     holds pixels in row-major order. Returns ``None`` when nothing is padded,
     else a ``(num_tiles, 1, grid * grid)`` float tensor: 0 for valid keys, a
     large negative value for padded ones. Every tile holds at least one valid
-    pixel (its top-left one), so no query has all its keys masked.
+    pixel (its top-left one), so no query has all its keys masked. Symbolic
+    sizes (export) always get the mask: whether anything is padded is only
+    known at run time.
     """
-    pad_h, pad_w = pad_amount(height, grid), pad_amount(width, grid)
-    if pad_h == 0 and pad_w == 0:
+    tiles_h, tiles_w = ceil_div(height, grid), ceil_div(width, grid)
+    if (not is_symbolic(height, width) and tiles_h * grid == height
+            and tiles_w * grid == width):
         return None
-    rows = torch.arange(height + pad_h, device=device) < height
-    cols = torch.arange(width + pad_w, device=device) < width
-    keep = rows[:, None] & cols[None, :]
-    tiles_h, tiles_w = (height + pad_h) // grid, (width + pad_w) // grid
-    keep = keep.view(tiles_h, grid, tiles_w, grid).permute(0, 2, 1, 3)
+    # Pixel rows and columns laid out (tile row, tile col, row in tile,
+    # col in tile) by broadcasting, so no permute (whose reshape export
+    # would have to prove) is needed.
+    offsets = torch.arange(grid, device=device)
+    rows = torch.arange(tiles_h, device=device) * grid
+    cols = torch.arange(tiles_w, device=device) * grid
+    keep = (((rows[:, None, None, None] + offsets[:, None]) < height)
+            & ((cols[:, None, None] + offsets) < width))
     keep = keep.reshape(tiles_h * tiles_w, 1, grid * grid)
     return bool_mask_to_bias(keep, dtype)
 
@@ -144,10 +150,15 @@ class HATNetAttention(BaseModule):
         """
         b, _, h, w = qkv.shape
         g = self.grid_size
-        pad_h, pad_w = pad_amount(h, g), pad_amount(w, g)
-        if pad_h or pad_w:
-            qkv = F.pad(qkv, (0, pad_w, 0, pad_h))
-        tiles_h, tiles_w = (h + pad_h) // g, (w + pad_w) // g
+        # Padded sizes are written as tiles * g (not h + pad) so that an
+        # exporter can prove the reshapes below for every input size.
+        tiles_h, tiles_w = ceil_div(h, g), ceil_div(w, g)
+        # Symbolic sizes (export) always take the padded path: padding by 0
+        # and cropping to the full size change nothing.
+        padded = (is_symbolic(h, w) or tiles_h * g != h
+                  or tiles_w * g != w)
+        if padded:
+            qkv = F.pad(qkv, (0, tiles_w * g - w, 0, tiles_h * g - h))
         heads, hd = self.num_heads, self.head_dim
         # (B, 3, heads, hd, th, g, tw, g) -> (3, B*heads, th*tw, g*g, hd)
         qkv = qkv.reshape(b, 3, heads, hd, tiles_h, g, tiles_w, g)
@@ -159,9 +170,9 @@ class HATNetAttention(BaseModule):
         # (B, heads, th, tw, g, g, hd) -> (B, heads, hd, th, g, tw, g)
         out = out.reshape(b, heads, tiles_h, tiles_w, g, g, hd)
         out = out.permute(0, 1, 6, 2, 4, 3, 5)
-        out = out.reshape(b, self.embed_dims, h + pad_h, w + pad_w)
-        if pad_h or pad_w:
-            out = out[:, :, :h, :w]
+        out = out.reshape(b, self.embed_dims, tiles_h * g, tiles_w * g)
+        if padded:
+            out = crop(out, h, w)
         return out
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +180,7 @@ class HATNetAttention(BaseModule):
         right border averages its valid pixels only (``ceil_mode``)."""
         if self.ds_ratio == 1:
             return x
-        return F.avg_pool2d(x, self.ds_ratio, self.ds_ratio, ceil_mode=True)
+        return pool2d_ceil(x, self.ds_ratio, 'avg')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

@@ -19,7 +19,9 @@ from mmpretrain.models.utils import (build_norm_layer, resize_pos_embed,
 from mmpretrain.registry import MODELS
 
 from ..utils import (MultiheadSelfAttention, SimpleFeaturePyramid,
-                     check_input, resize_pos_embed_1d, square_grid_side)
+                     check_input, is_symbolic, make_patch_embed_exportable,
+                     resize_pos_embed_1d, resize_pos_embed_2d,
+                     square_grid_side)
 from .base import (VitBackbone, normalize_indices, renamed_argument,
                    resolve_arch)
 
@@ -129,24 +131,25 @@ class HVTPooling(BaseModule):
         self.pos_embed = nn.Parameter(torch.zeros(1, length, embed_dims))
 
     def resized_pos_embed(self, resolution) -> torch.Tensor:
-        if resolution == self.resolution:
-            return self.pos_embed
         if self.mode == '1d':
             return resize_pos_embed_1d(self.pos_embed, resolution)
-        return resize_pos_embed(
-            self.pos_embed,
-            self.resolution,
-            resolution,
-            mode=self.interpolate_mode,
-            num_extra_tokens=0)
+        return resize_pos_embed_2d(self.pos_embed, self.resolution,
+                                   resolution, self.interpolate_mode)
 
     def forward(self, x: torch.Tensor, resolution):
         """``x``: ``(B, L, C)`` tokens; ``resolution``: ``L`` (1-D) or the
         token grid ``(h, w)`` (2-D). Returns the pooled tokens and their
         resolution."""
         if self.mode == '1d':
-            x = F.max_pool1d(
-                x.transpose(1, 2), self.kernel_size, stride=2).transpose(1, 2)
+            x = x.transpose(1, 2)
+            if is_symbolic(x.shape[-1]):
+                # max_pool1d fixes the length of an exported graph; the same
+                # pool as a (1, k) max_pool2d keeps it symbolic.
+                x = F.max_pool2d(x[:, :, None], (1, self.kernel_size),
+                                 (1, 2))[:, :, 0]
+            else:
+                x = F.max_pool1d(x, self.kernel_size, stride=2)
+            x = x.transpose(1, 2)
             resolution = x.shape[1]
         else:
             B, _, C = x.shape
@@ -334,14 +337,15 @@ class HVT(VitBackbone):
         # Stem: mmcv's PatchEmbed pads the bottom/right to a multiple of the
         # patch size ('corner').
         self.img_size = tuple(to_2tuple(img_size))
-        self.patch_embed = PatchEmbed(
-            in_channels=in_channels,
-            embed_dims=self.embed_dims,
-            conv_type='Conv2d',
-            kernel_size=self.patch_size,
-            stride=self.patch_size,
-            padding='corner',
-            norm_cfg=None)
+        self.patch_embed = make_patch_embed_exportable(
+            PatchEmbed(
+                in_channels=in_channels,
+                embed_dims=self.embed_dims,
+                conv_type='Conv2d',
+                kernel_size=self.patch_size,
+                stride=self.patch_size,
+                padding='corner',
+                norm_cfg=None))
         self.patch_resolution = tuple(
             math.ceil(s / self.patch_size) for s in self.img_size)
         num_patches = self.patch_resolution[0] * self.patch_resolution[1]
@@ -582,9 +586,10 @@ class HVT(VitBackbone):
             return x.transpose(1, 2).reshape(B, C, h, w).contiguous()
         h, w = patch_hw
         x = x.transpose(1, 2)
-        if L != h * w:
+        if is_symbolic(L, h, w) or L != h * w:
             # Paper Fig. 3: stretch the pooled sequence back to the length of
-            # the patch grid, then fold it into the grid.
+            # the patch grid, then fold it into the grid (export always
+            # interpolates; at the same length that is exact).
             x = F.interpolate(
                 x, size=h * w, mode='linear', align_corners=False)
         return x.reshape(B, C, h, w).contiguous()
@@ -596,12 +601,8 @@ class HVT(VitBackbone):
         patch_hw = tuple(patch_hw)
         if self.pool_mode == '1d':
             self._check_tokens(inputs, patch_hw)
-        x = x + resize_pos_embed(
-            self.pos_embed,
-            self.patch_resolution,
-            patch_hw,
-            mode=self.interpolate_mode,
-            num_extra_tokens=0)
+        x = x + resize_pos_embed_2d(self.pos_embed, self.patch_resolution,
+                                    patch_hw, self.interpolate_mode)
         x = self.drop_after_pos(x)
 
         resolution = patch_hw if self.pool_mode == '2d' else x.shape[1]

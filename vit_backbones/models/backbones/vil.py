@@ -25,8 +25,10 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (check_input, resize_pos_embed_1d, resize_rel_pos_table,
-                     scaled_dot_product_attention, square_grid_side)
+from ..utils import (ceil_div, check_input, is_symbolic,
+                     make_patch_embed_exportable, resize_pos_embed_1d,
+                     resize_rel_pos_table, scaled_dot_product_attention,
+                     square_grid_side)
 from ..utils.longformer import (SHIFT_NEIGHBOURS, from_chunks, full_rpb_index,
                                 gather_halo, local_mask_bias, local_rpb_index,
                                 to_chunks)
@@ -170,7 +172,9 @@ class ViLAttention(BaseModule):
         tokens; the local table is interpolated for sizes other than
         ``feat_size``."""
         table = self.local_relative_position_bias_table
-        if tuple(hw) != self.feat_size:
+        # Export (symbolic sizes) always resizes: a resize to the same size
+        # is exact.
+        if is_symbolic(*hw) or tuple(hw) != self.feat_size:
             table = resize_rel_pos_table(table, self.table_size,
                                          (2 * hw[0] - 1, 2 * hw[1] - 1))
         index = full_rpb_index(*hw).to(table.device)
@@ -310,14 +314,15 @@ class ViLStage(BaseModule):
         self.ape_resize = ape_resize
         # A strided convolution with a LayerNorm on the tokens; the input is
         # zero-padded at the bottom/right to a multiple of the patch size.
-        self.patch_embed = PatchEmbed(
-            in_channels=in_channels,
-            embed_dims=embed_dims,
-            conv_type='Conv2d',
-            kernel_size=patch_size,
-            stride=patch_size,
-            padding='corner',
-            norm_cfg=norm_cfg if patch_norm else None)
+        self.patch_embed = make_patch_embed_exportable(
+            PatchEmbed(
+                in_channels=in_channels,
+                embed_dims=embed_dims,
+                conv_type='Conv2d',
+                kernel_size=patch_size,
+                stride=patch_size,
+                padding='corner',
+                norm_cfg=norm_cfg if patch_norm else None))
         if num_global_tokens:
             self.global_tokens = nn.Parameter(
                 torch.zeros(1, num_global_tokens, embed_dims))
@@ -618,7 +623,7 @@ class ViL(VitBackbone):
         channels = in_channels
         for s in range(num_stages):
             p = self.patch_sizes[s]
-            feat = (-(-feat[0] // p), -(-feat[1] // p))
+            feat = (ceil_div(feat[0], p), ceil_div(feat[1], p))
             start = sum(self.depths[:s])
             self.stages.append(
                 ViLStage(

@@ -11,13 +11,14 @@ Everything here is pure tensor bookkeeping: which keys each chunk sees
 (:func:`to_chunks`, :func:`from_chunks`). The masks are built once per shape
 with tensor ops and cached; nothing loops over positions.
 """
-from functools import lru_cache
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from .attention import bool_mask_to_bias
+from .shape import (ceil_div, contiguous_if_symbolic, crop, is_symbolic,
+                    shape_cache)
 
 __all__ = [
     'SHIFT_NEIGHBOURS', 'grid_coords', 'key_offsets', 'local_rpb_index',
@@ -37,7 +38,7 @@ def grid_coords(rows: int,
     return torch.stack(torch.meshgrid(r, c, indexing='ij'), -1).view(-1, 2)
 
 
-@lru_cache(maxsize=None)
+@shape_cache(maxsize=None)
 def key_offsets(window: int, neighbour: Optional[Tuple[int, int]]):
     """Offsets of the local keys of a chunk, relative to its top-left token.
 
@@ -53,7 +54,7 @@ def key_offsets(window: int, neighbour: Optional[Tuple[int, int]]):
     return torch.cat([grid_coords(w, w), grid_coords(w, w, dr * w, dc * w)])
 
 
-@lru_cache(maxsize=None)
+@shape_cache(maxsize=None)
 def local_rpb_index(window: int,
                     neighbour: Optional[Tuple[int, int]]) -> torch.Tensor:
     """``(w^2, K)`` indices into the ``(4w - 1)^2`` relative-position table.
@@ -67,7 +68,7 @@ def local_rpb_index(window: int,
     return rel[..., 0] * (4 * w - 1) + rel[..., 1]
 
 
-@lru_cache(maxsize=16)
+@shape_cache(maxsize=16)
 def full_rpb_index(rows: int, cols: int) -> torch.Tensor:
     """``(HW, HW)`` indices into a ``(2H - 1) x (2W - 1)`` table."""
     coords = grid_coords(rows, cols)
@@ -87,7 +88,7 @@ def local_keep_mask(height: int, width: int, window: int, exact: bool,
     The query dimension is 1 when the mask does not depend on the query.
     """
     w = window
-    mh, mw = -(-height // w), -(-width // w)
+    mh, mw = ceil_div(height, w), ceil_div(width, w)
     origins = grid_coords(mh, mw) * w  # (M, 2)
     keys = origins[:, None] + key_offsets(w, neighbour)[None]  # (M, K, 2)
     keep = ((keys[..., 0] >= 0) & (keys[..., 0] < height)
@@ -98,7 +99,7 @@ def local_keep_mask(height: int, width: int, window: int, exact: bool,
     return keep.to(device)
 
 
-@lru_cache(maxsize=64)
+@shape_cache(maxsize=64)
 def local_mask_bias(height: int, width: int, window: int, exact: bool,
                     neighbour: Optional[Tuple[int, int]], num_global: int,
                     device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -131,12 +132,26 @@ def gather_halo(x: torch.Tensor,
     """
     w = window
     b, h, rows, cols, c = x.shape
-    mh, mw = -(-rows // w), -(-cols // w)
+    mh, mw = ceil_div(rows, w), ceil_div(cols, w)
     x = F.pad(x, (0, 0, w, w + mw * w - cols, w, w + mh * w - rows))
-    if neighbour is None:
+    if neighbour is None and not is_symbolic(rows, cols):
         # (B, h, mh, mw, C, 3w, 3w) -> (B, h, mh, mw, 3w, 3w, C)
         local = x.unfold(2, 3 * w, w).unfold(3, 3 * w,
                                              w).permute(0, 1, 2, 3, 5, 6, 4)
+        num_local = 9 * w * w
+    elif neighbour is None:
+        # The same halo from nine shifted views of the chunk grid: what
+        # exporters can express for symbolic sizes (ONNX has no unfold of
+        # an unknown size). Eager mode keeps unfold, which is faster.
+        grid = x.view(b, h, mh + 2, w, mw + 2, w, c)
+        parts = [
+            grid[:, :, dr:dr + mh, :, dc:dc + mw] for dr in range(3)
+            for dc in range(3)
+        ]
+        # (B, h, mh, w, 9, mw, w, C) -> (B, h, mh, mw, 3 (dr), w, 3 (dc), w, C)
+        local = torch.stack(parts, dim=4).view(b, h, mh, w, 3, 3, mw, w, c)
+        local = contiguous_if_symbolic(
+            local.permute(0, 1, 2, 6, 4, 3, 5, 7, 8))
         num_local = 9 * w * w
     else:
         parts = [
@@ -160,9 +175,9 @@ def to_chunks(x: torch.Tensor, window: int) -> torch.Tensor:
     ``W`` at the bottom/right to multiples of ``w``."""
     b, h, rows, cols, c = x.shape
     w = window
-    mh, mw = -(-rows // w), -(-cols // w)
+    mh, mw = ceil_div(rows, w), ceil_div(cols, w)
     x = F.pad(x, (0, 0, 0, mw * w - cols, 0, mh * w - rows))
-    x = x.view(b, h, mh, w, mw, w, c).transpose(3, 4)
+    x = contiguous_if_symbolic(x.view(b, h, mh, w, mw, w, c).transpose(3, 4))
     return x.reshape(b, h, mh * mw, w * w, c)
 
 
@@ -172,10 +187,10 @@ def from_chunks(x: torch.Tensor, window: int, rows: int,
     flattened to ``(B, h, rows * cols, C)``."""
     b, h, _, _, c = x.shape
     w = window
-    mh, mw = -(-rows // w), -(-cols // w)
-    x = x.view(b, h, mh, mw, w, w,
-               c).transpose(3, 4).reshape(b, h, mh * w, mw * w, c)
-    return x[:, :, :rows, :cols].reshape(b, h, rows * cols, c)
+    mh, mw = ceil_div(rows, w), ceil_div(cols, w)
+    x = contiguous_if_symbolic(x.view(b, h, mh, mw, w, w, c).transpose(3, 4))
+    x = x.reshape(b, h, mh * w, mw * w, c)
+    return crop(x, rows, cols, dims=(2, 3)).reshape(b, h, rows * cols, c)
 
 
 # The random-shift training mode k = 1..8 pairs a chunk with one neighbour,

@@ -11,6 +11,9 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
+from mmpretrain.models.utils import resize_pos_embed
+
+from .shape import is_symbolic
 
 
 def square_grid_side(num_tokens: int, name: str = 'position table') -> int:
@@ -34,8 +37,9 @@ def resize_pos_embed_1d(table: torch.Tensor, length: int) -> torch.Tensor:
     """Resize a ``(1, L, C)`` table to ``(1, length, C)`` by linear
     interpolation along ``L`` (``align_corners=False``), computed in fp32 and
     returned in the table's dtype. Returns the table itself when it already
-    has ``length`` entries."""
-    if table.shape[1] == length:
+    has ``length`` entries (a symbolic ``length`` is always interpolated: at
+    the same length that is exact)."""
+    if not is_symbolic(length) and table.shape[1] == length:
         return table
     out = F.interpolate(
         table.transpose(1, 2).float(),
@@ -53,3 +57,22 @@ def resize_rel_pos_table(table: torch.Tensor, src_hw: Tuple[int, int],
     grid = F.interpolate(
         grid, size=tuple(dst_hw), mode='bilinear', align_corners=False)
     return grid.reshape(-1, dst_hw[0] * dst_hw[1]).t()
+
+
+def resize_pos_embed_2d(pos_embed: torch.Tensor, src_hw: Tuple[int, int],
+                        dst_hw: Tuple[int, int],
+                        mode: str = 'bicubic') -> torch.Tensor:
+    """Resize a ``(1, h * w, C)`` grid table (no extra tokens) from
+    ``src_hw`` to ``dst_hw``: mmpretrain's ``resize_pos_embed`` in eager
+    mode. A symbolic ``dst_hw`` (export) is always interpolated, without
+    mmpretrain's same-size shortcut, which would pin the exported graph to
+    the example input's size; at the same size the interpolation is
+    exact."""
+    if not is_symbolic(*dst_hw):
+        return resize_pos_embed(
+            pos_embed, src_hw, dst_hw, mode=mode, num_extra_tokens=0)
+    _, _, channels = pos_embed.shape
+    grid = pos_embed.reshape(1, *src_hw, channels).permute(0, 3, 1, 2)
+    grid = F.interpolate(
+        grid.float(), size=tuple(dst_hw), mode=mode, align_corners=False)
+    return grid.flatten(2).transpose(1, 2).to(pos_embed.dtype)

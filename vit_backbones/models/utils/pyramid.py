@@ -23,12 +23,14 @@ are pooled over their valid cells), and given the image size, the up-sampled
 levels are cropped, so that every level at stride ``s`` of an ``H x W``
 image has ``ceil(H / s) x ceil(W / s)`` cells.
 """
-import math
+from fractions import Fraction
 from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmpretrain.models.utils import build_norm_layer
+
+from .shape import ceil_div, crop, pool2d_ceil
 
 _SUPPORTED_SCALES = (4, 2, 1, 0.5, 0.25)
 
@@ -41,6 +43,28 @@ def _build_act(act_cfg: dict) -> nn.Module:
         raise ValueError(f'Unsupported act_cfg type {act_type!r}; '
                          f'choose from {sorted(acts)}.')
     return acts[act_type](**act_cfg)
+
+
+def ceil_scaled(size: int, scale: float, stride: int) -> int:
+    """``ceil(size * scale / stride)`` in exact integer arithmetic (also for
+    symbolic sizes, which ``math.ceil`` of a float does not take)."""
+    ratio = Fraction(scale).limit_denominator(1 << 16) / stride
+    return ceil_div(size * ratio.numerator, ratio.denominator)
+
+
+class CeilMaxPool2d(nn.Module):
+    """``MaxPool2d(k, k, ceil_mode=True)``, exportable with dynamic sizes
+    (:func:`~vit_backbones.models.utils.shape.pool2d_ceil`)."""
+
+    def __init__(self, kernel_size: int):
+        super().__init__()
+        self.kernel_size = kernel_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pool2d_ceil(x, self.kernel_size, 'max')
+
+    def extra_repr(self) -> str:
+        return f'kernel_size={self.kernel_size}, ceil_mode=True'
 
 
 class SimpleFeaturePyramid(nn.Module):
@@ -79,9 +103,9 @@ class SimpleFeaturePyramid(nn.Module):
             elif scale == 1:
                 op = nn.Identity()
             elif scale == 0.5:
-                op = nn.MaxPool2d(2, 2, ceil_mode=True)
+                op = CeilMaxPool2d(2)
             elif scale == 0.25:
-                op = nn.MaxPool2d(4, 4, ceil_mode=True)
+                op = CeilMaxPool2d(4)
             else:
                 raise ValueError(f'Unsupported pyramid scale {scale}; '
                                  f'choose from {_SUPPORTED_SCALES}.')
@@ -119,7 +143,7 @@ class SimpleFeaturePyramid(nn.Module):
             raise ValueError('SimpleFeaturePyramid needs one input stride '
                              'per map to crop to the image size.')
         return [
-            out[..., :math.ceil(image_size[0] * scale / stride),
-                :math.ceil(image_size[1] * scale / stride)]
+            crop(out, ceil_scaled(image_size[0], scale, stride),
+                 ceil_scaled(image_size[1], scale, stride))
             for out, scale, stride in zip(outs, self.scales, in_strides)
         ]
