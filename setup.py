@@ -51,7 +51,14 @@ setup(
             'onedl-mmdetection==3.5.1', 'onedl-mmsegmentation==1.4.2',
             'pycocotools', 'ftfy', 'regex'
         ],
-        'tests': ['pytest', 'pytest-xdist', 'psutil', 'matplotlib'],
+        # onnx/onnxscript/onnxruntime: the export tests and
+        # tools/deployment/pytorch2onnx.py (the dynamo-based ONNX exporter
+        # needs onnxscript).
+        'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+        'tests': [
+            'pytest', 'pytest-xdist', 'psutil', 'matplotlib', 'onnx',
+            'onnxscript', 'onnxruntime'
+        ],
     },
     license='Apache-2.0',
     zip_safe=False,

@@ -18,6 +18,8 @@ from helpers import check_norm_state, randomize
 from mmengine.runner import save_checkpoint
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
+from vit_backbones.deploy import (export_onnx, export_program,
+                                  onnxruntime_max_diff)
 from vit_backbones.models.backbones import DHVT, HVT, HATNet, ViL
 
 
@@ -346,6 +348,59 @@ def test_half_precision_at_sizes_that_need_padding(net, dtype):
     assert torch.isfinite(x.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters()
                if p.grad is not None)
+
+
+# --------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------
+# The example input needs padding at every stride; the checks include the
+# smallest size of the range and sizes with other paddings.
+EXPORT_EXAMPLE = (97, 131)
+EXPORT_CHECKS = [(64, 64), (70, 200), (160, 97)]
+
+
+def _layout(net, layout):
+    if layout == 'dense':
+        return net.build_dense()
+    return net.build()  # the classification layout: the defaults
+
+
+@parametrize_networks
+@pytest.mark.parametrize('layout', ['dense', 'classification'])
+def test_torch_export_with_dynamic_sizes(net, layout):
+    """torch.export with a dynamic height and width over 64..2048 gives the
+    eager outputs at sizes other than the example input's, and refuses a
+    size outside the range."""
+    model = randomize(_layout(net, layout)).eval()
+    program = export_program(model, torch.rand(1, 3, *EXPORT_EXAMPLE))
+    ranges = sorted((r.lower, r.upper)
+                    for r in program.range_constraints.values())
+    assert ranges == [(64, 2048), (64, 2048)]
+    exported = program.module()
+    for size in EXPORT_CHECKS:
+        x = torch.rand(1, 3, *size)
+        with torch.no_grad():
+            expected = model(x)
+            got = exported(x)
+        assert len(got) == len(expected)
+        for e, g in zip(expected, got):
+            torch.testing.assert_close(g, e, rtol=0, atol=1e-4)
+    with pytest.raises(Exception, match='height|width|size|Guard'):
+        exported(torch.rand(1, 3, 48, 64))
+
+
+@parametrize_networks
+def test_onnx_round_trip_of_the_dense_layout(net, tmp_path):
+    """One ONNX file with dynamic height and width gives the PyTorch outputs
+    in onnxruntime at two sizes other than the export size."""
+    model = randomize(net.build_dense()).eval()
+    path = export_onnx(model, torch.rand(1, 3, *EXPORT_EXAMPLE),
+                       str(tmp_path / 'backbone.onnx'))
+    assert [p.name for p in tmp_path.iterdir()] == ['backbone.onnx']
+    diff = onnxruntime_max_diff(
+        path, model, [torch.rand(1, 3, 64, 200),
+                      torch.rand(1, 3, 150, 97)])
+    assert diff <= 1e-4
 
 
 # --------------------------------------------------------------------------
