@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn as nn
 from helpers import REPO_ROOT, randomize
+import mmpretrain.models  # noqa: F401 (registers ImageClassifier & co.)
 from mmpretrain.registry import MODELS
 
 from vit_backbones.deploy import (ExportableGroupNorm, IntegerScaleUpsample,
