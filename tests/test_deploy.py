@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 from helpers import REPO_ROOT, randomize
 import mmpretrain.models  # noqa: F401 (registers ImageClassifier & co.)
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from vit_backbones.deploy import (ExportableGroupNorm, IntegerScaleUpsample,
@@ -27,6 +28,13 @@ TINY_SEG = osp.join(REPO_ROOT, 'tests/data/configs/tiny_fpn_dhvt.py')
 
 
 def tiny_classifier():
+    # Another test of the same worker may have left mmdet/mmseg as the
+    # default scope, which would look ImageClassifier up there.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return _build_tiny_classifier()
+
+
+def _build_tiny_classifier():
     return MODELS.build(
         dict(
             type='ImageClassifier',
