@@ -132,6 +132,16 @@ def test_pytorch2onnx_exports_and_checks_a_model(config, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['model.onnx']
 
 
+def test_pytorch2onnx_removes_a_file_that_fails_the_check(tmp_path):
+    """With no tolerance at all, the float32 differences of onnxruntime fail
+    the check: exit status 1, and no file is left behind."""
+    proc = _run_tool([TINY_SEG, '--shape', '96', '--atol', '0', '--rtol',
+                      '0', '--out', 'model.onnx'], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert 'FAILED: the difference exceeds 0' in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_pytorch2onnx_refuses_bad_arguments(tmp_path):
     proc = _run_tool([TINY_SEG, '--shape', '96', '--check-shape', '80'],
                      cwd=tmp_path)
@@ -139,6 +149,8 @@ def test_pytorch2onnx_refuses_bad_arguments(tmp_path):
     assert '--check-shape needs --dynamic' in proc.stderr
     proc = _run_tool([TINY_SEG, '--shape', '1', '2', '3'], cwd=tmp_path)
     assert proc.returncode != 0 and 'takes H W or one size' in proc.stderr
+    proc = _run_tool([TINY_SEG, '--atol', '-1'], cwd=tmp_path)
+    assert proc.returncode != 0 and 'must not be negative' in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -7,8 +7,9 @@ Three steps, each usable alone:
 * :func:`export_onnx`: that program through the dynamo-based ONNX exporter
   into one ``.onnx`` file with dynamic ``height``/``width`` axes, written
   atomically;
-* :func:`onnxruntime_max_diff`: run the file in onnxruntime (CPU) and compare
-  it with the PyTorch model at other input sizes.
+* :func:`compare_with_onnxruntime` / :func:`onnxruntime_max_diff`: run the
+  file in onnxruntime (CPU) and compare it with the PyTorch model at other
+  input sizes.
 
 :class:`TensorModeModel` turns an mmpretrain classifier, an mmdet detector or
 an mmseg segmentor into a module of one image tensor that returns its raw
@@ -36,7 +37,8 @@ __all__ = [
     'SIZE_RANGE', 'TensorModeModel', 'IntegerScaleUpsample',
     'ExportableGroupNorm', 'exportable_modules', 'find_backbone',
     'size_range',
-    'export_program', 'export_onnx', 'onnxruntime_max_diff'
+    'export_program', 'export_onnx', 'compare_with_onnxruntime',
+    'onnxruntime_max_diff'
 ]
 
 #: The input sizes (height and width, pixels) the exported programs are
@@ -285,16 +287,25 @@ def export_onnx(model: nn.Module,
     return path
 
 
-def onnxruntime_max_diff(path: str, model: nn.Module,
-                         inputs: Sequence[torch.Tensor]) -> float:
-    """Largest absolute difference between onnxruntime (CPU) running the
-    file at ``path`` and ``model`` in PyTorch, over all outputs of all
-    ``inputs``."""
+def compare_with_onnxruntime(path: str, model: nn.Module,
+                             inputs: Sequence[torch.Tensor]) -> dict:
+    """Run the file at ``path`` in onnxruntime (CPU) and ``model`` in
+    PyTorch on each of ``inputs``.
+
+    Returns:
+        dict: ``max_abs_diff``, the largest absolute difference over all
+        outputs of all inputs, and ``max_abs_output``, the largest absolute
+        PyTorch output (the scale float32 rounding is relative to).
+
+    Raises:
+        RuntimeError: when the file gives another number or shape of
+            outputs than the model.
+    """
     import onnxruntime as ort
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
     model.eval()
-    worst = 0.
+    worst = scale = 0.
     for x in inputs:
         with torch.no_grad():
             expected = tree_leaves(model(x))
@@ -308,10 +319,19 @@ def onnxruntime_max_diff(path: str, model: nn.Module,
                     f'{path} gives an output of shape {tuple(g.shape)} where '
                     f'the model gives {tuple(e.shape)} (input '
                     f'{tuple(x.shape)}).')
+            e = e.float()
             worst = max(worst,
-                        (e.float() - torch.from_numpy(g).float()).abs().max()
-                        .item())
-    return worst
+                        (e - torch.from_numpy(g).float()).abs().max().item())
+            scale = max(scale, e.abs().max().item())
+    return dict(max_abs_diff=worst, max_abs_output=scale)
+
+
+def onnxruntime_max_diff(path: str, model: nn.Module,
+                         inputs: Sequence[torch.Tensor]) -> float:
+    """Largest absolute difference between onnxruntime (CPU) running the
+    file at ``path`` and ``model`` in PyTorch, over all outputs of all
+    ``inputs`` (see :func:`compare_with_onnxruntime`)."""
+    return compare_with_onnxruntime(path, model, inputs)['max_abs_diff']
 
 
 class TensorModeModel(nn.Module):
