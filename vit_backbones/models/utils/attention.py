@@ -99,14 +99,16 @@ def scaled_dot_product_attention(query: torch.Tensor,
         # overflow to -inf in float16.
         attn_mask = attn_mask.clamp(min=mask_value(query.dtype)).to(
             query.dtype)
-    # Exported graphs: contiguous inputs, so that no reshape inside the
-    # attention decides between a view and a copy by a symbolic size (e.g.
-    # a single pooled key). Eager inputs pass unchanged.
-    query, key, value = (
-        contiguous_if_symbolic(t) for t in (query, key, value))
+    symbolic = is_symbolic(*query.shape, *key.shape)
+    if symbolic:
+        # Exported graphs: contiguous inputs, so that no reshape inside the
+        # attention decides between a view and a copy by a symbolic size
+        # (e.g. a single pooled key). Eager inputs pass unchanged.
+        query, key, value = (
+            contiguous_if_symbolic(t) for t in (query, key, value))
     # ONNX's attention lowering takes 4-D inputs only: an exported graph
     # with more dims (ViL's chunks) gets the explicit matmuls.
-    exporting_5d = query.dim() != 4 and is_symbolic(*query.shape)
+    exporting_5d = symbolic and query.dim() != 4
     if not use_matmul_path() and not exporting_5d:
         return F.scaled_dot_product_attention(
             query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
