@@ -46,6 +46,51 @@ def test_tracing_selects_matmul_path():
     assert seen == [False]
 
 
+@pytest.mark.parametrize(
+    'case, keys, with_mask, grad, expect_sdpa',
+    [
+        ('short keys, inference', 5, False, None, False),
+        ('long keys, inference', 300, False, None, True),
+        ('masked, inference', 5, True, None, True),
+        ('training', 5, False, 'qkv', True),
+        ('learned bias needs gradients', 5, True, 'mask', False),
+    ])
+def test_cpu_dispatch_picks_the_kernel_and_both_agree(
+        monkeypatch, case, keys, with_mask, grad, expect_sdpa):
+    """On CPU the faster kernel is chosen by shape and by what needs
+    gradients (see ``prefer_matmul``); either way the result, and the
+    gradients, equal the other path's."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    q = torch.randn(2, 3, 4, 8)
+    k, v = torch.randn(2, 3, keys, 8), torch.randn(2, 3, keys, 8)
+    mask = torch.randn(3, 4, keys) if with_mask else None
+    leaves = []
+    if grad == 'qkv':
+        leaves = [t.requires_grad_() for t in (q, k, v)]
+    elif grad == 'mask':
+        leaves = [mask.requires_grad_()]
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', counting)
+    out = scaled_dot_product_attention(q, k, v, mask)
+    assert bool(calls) == expect_sdpa, case
+    with attention_as_matmul(not expect_sdpa):  # the other path
+        other = scaled_dot_product_attention(q, k, v, mask)
+    torch.testing.assert_close(out, other, rtol=1e-5, atol=1e-5)
+    if leaves:
+        weights = torch.randn_like(out)
+        grads = torch.autograd.grad((out * weights).sum(), leaves)
+        others = torch.autograd.grad((other * weights).sum(), leaves)
+        for a, b in zip(grads, others):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize('dtype',
                          [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize('matmul', [False, True])
