@@ -213,6 +213,30 @@ def test_halo_gradients_equal_dense_oracle():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_halo_is_gathered_again_in_backward(monkeypatch):
+    """Training does not keep the 9x halo of keys and values for the
+    backward (ViL's memory): the backward gathers it again, and the
+    gradients equal those of the dense oracle (test above)."""
+    import vit_backbones.models.utils.longformer as longformer
+    calls = []
+    gather = longformer.gather_halo
+
+    def counting(*args, **kwargs):
+        calls.append(torch.is_grad_enabled())
+        return gather(*args, **kwargs)
+
+    monkeypatch.setattr(longformer, 'gather_halo', counting)
+    attn = ViLAttention(16, 2, num_global_tokens=1, window_size=3).train()
+    x = torch.randn(2, 1 + 7 * 8, 16, requires_grad=True)
+    out = attn(x, (7, 8))
+    assert calls == [True, True]  # keys, values
+    out.sum().backward()
+    assert calls == [True, True, False, False]  # again, without a graph
+    with torch.no_grad():
+        attn(x, (7, 8))
+    assert len(calls) == 6  # inference: nothing to save, nothing again
+
+
 def test_full_attention_any_size():
     attn = ViLAttention(16, 2, num_global_tokens=1, attn_type='full',
                         feat_size=(4, 4))

@@ -29,9 +29,8 @@ from ..utils import (ceil_div, check_input, is_symbolic,
                      make_patch_embed_exportable, resize_pos_embed_1d,
                      resize_rel_pos_table, scaled_dot_product_attention,
                      square_grid_side)
-from ..utils.longformer import (SHIFT_NEIGHBOURS, from_chunks, full_rpb_index,
-                                gather_halo, local_mask_bias, local_rpb_index,
-                                to_chunks)
+from ..utils.longformer import (SHIFT_NEIGHBOURS, full_rpb_index,
+                                local_attention, local_rpb_index)
 from .base import (VitBackbone, normalize_indices, renamed_argument,
                    resolve_arch)
 
@@ -218,16 +217,8 @@ class ViLAttention(BaseModule):
 
     def _longformer(self, q, k, v, hw, neighbour, dropout):
         """Local queries ``(B, heads, H*W, hd)`` -> same shape."""
-        b, heads, _, hd = q.shape
         g, w = self.num_global_tokens, self.window_size
-        rows, cols = hw
-        q_chunks = to_chunks(q.reshape(b, heads, rows, cols, hd), w)
-        k_chunks, v_chunks = (
-            gather_halo(t[:, :, g:].reshape(b, heads, rows, cols, hd), w,
-                        neighbour, t[:, :, :g] if g else None)
-            for t in (k, v))
-        mask = local_mask_bias(rows, cols, w, self.exact_window, neighbour,
-                               g, q.device, q.dtype)
+        bias = None
         if self.rel_pos_bias:
             index = local_rpb_index(w, neighbour).to(q.device)
             bias = self.local_relative_position_bias_table[index]
@@ -236,10 +227,9 @@ class ViLAttention(BaseModule):
                 g2l = self.g2l_relative_position_bias[1]  # (h, g)
                 bias = torch.cat(
                     [g2l[:, None].expand(-1, bias.shape[1], -1), bias], -1)
-            mask = bias[:, None].to(q.dtype) + mask
-        out = scaled_dot_product_attention(
-            q_chunks, k_chunks, v_chunks, mask, dropout_p=dropout, scale=1.)
-        return from_chunks(out, w, rows, cols)
+        return local_attention(
+            q, k, v, hw, w, neighbour, num_global=g, bias=bias,
+            exact=self.exact_window, dropout=dropout)
 
 
 class ViLBlock(BaseModule):

@@ -10,20 +10,23 @@ Everything here is pure tensor bookkeeping: which keys each chunk sees
 (:func:`local_keep_mask`, :func:`local_mask_bias`) and the chunk layout
 (:func:`to_chunks`, :func:`from_chunks`). The masks are built once per shape
 with tensor ops and cached; nothing loops over positions.
+:func:`local_attention` puts them together.
 """
+from contextlib import nullcontext
+from functools import partial
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from .attention import bool_mask_to_bias
+from .attention import bool_mask_to_bias, scaled_dot_product_attention
 from .shape import (ceil_div, contiguous_if_symbolic, crop, is_symbolic,
                     shape_cache)
 
 __all__ = [
     'SHIFT_NEIGHBOURS', 'grid_coords', 'key_offsets', 'local_rpb_index',
     'full_rpb_index', 'local_keep_mask', 'local_mask_bias', 'gather_halo',
-    'to_chunks', 'from_chunks'
+    'to_chunks', 'from_chunks', 'local_attention'
 ]
 
 
@@ -138,7 +141,14 @@ def gather_halo(x: torch.Tensor,
         # (B, h, mh, mw, C, 3w, 3w) -> (B, h, mh, mw, 3w, 3w, C)
         local = x.unfold(2, 3 * w, w).unfold(3, 3 * w,
                                              w).permute(0, 1, 2, 3, 5, 6, 4)
-        num_local = 9 * w * w
+        # One copy of the 9x halo, straight behind the global tokens (a
+        # reshape and a cat would copy it twice).
+        g = 0 if extra is None else extra.shape[2]
+        out = x.new_empty(b, h, mh * mw, g + 9 * w * w, c)
+        out[:, :, :, g:].view(b, h, mh, mw, 3 * w, 3 * w, c).copy_(local)
+        if g:
+            out[:, :, :, :g] = extra[:, :, None]
+        return out
     elif neighbour is None:
         # The same halo from nine shifted views of the chunk grid: what
         # exporters can express for symbolic sizes (ONNX has no unfold of
@@ -198,3 +208,103 @@ def from_chunks(x: torch.Tensor, window: int, rows: int,
 # official code's numbering).
 SHIFT_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),
                     (1, 0), (1, 1))
+
+
+class _RecomputeSavedViews:
+    """``saved_tensors_hooks`` that do not keep given tensors for the
+    backward: autograd saves a recipe for any view of them instead, and the
+    backward recomputes the tensor (without gradients) and takes the view
+    again. The recomputation must give the same values in the same memory
+    layout."""
+
+    def __init__(self, recipes):
+        self.recipes = [(t.untyped_storage().data_ptr(), t.dtype, fn)
+                        for t, fn in recipes]
+
+    def pack(self, tensor):
+        ptr = tensor.untyped_storage().data_ptr()
+        for i, (base_ptr, dtype, _) in enumerate(self.recipes):
+            if ptr == base_ptr and tensor.dtype == dtype:
+                return (i, tensor.shape, tensor.stride(),
+                        tensor.storage_offset())
+        return tensor
+
+    def unpack(self, packed):
+        if isinstance(packed, torch.Tensor):
+            return packed
+        i, size, stride, offset = packed
+        with torch.no_grad():
+            base = self.recipes[i][2]()
+        return base.as_strided(size, stride, offset)
+
+
+def local_attention(q: torch.Tensor,
+                    k: torch.Tensor,
+                    v: torch.Tensor,
+                    hw: Tuple[int, int],
+                    window: int,
+                    neighbour: Optional[Tuple[int, int]] = None,
+                    num_global: int = 0,
+                    bias: Optional[torch.Tensor] = None,
+                    exact: bool = False,
+                    dropout: float = 0.) -> torch.Tensor:
+    """The Longformer's local attention: every query of the ``H x W`` map
+    attends to the global tokens and to the keys of its chunk's halo.
+
+    Args:
+        q: ``(B, heads, H*W, hd)`` local queries, already scaled.
+        k, v: ``(B, heads, g + H*W, hd)``, global tokens first.
+        hw: ``(H, W)``.
+        window: the chunk side ``w``.
+        neighbour: ``None`` for the full halo, else the one neighbour chunk
+            of random-shift training.
+        num_global: ``g``.
+        bias: ``(heads, w^2, g + K)`` relative position bias, or ``None``.
+        exact: keep only keys within the exact sliding window.
+        dropout: attention dropout probability.
+
+    Returns:
+        ``(B, heads, H*W, hd)``.
+
+    With gradients, the gathered halos of ``k`` and ``v`` (9x their tokens)
+    are not kept for the backward: it gathers them again from ``k`` and
+    ``v``. Kept, they made ViL training need 1.5-2.3x the memory of the
+    official sliding-chunk code. (``torch.compile`` plans its own memory
+    and gets the plain computation.)
+    """
+    b, heads, _, hd = q.shape
+    rows, cols = hw
+    g = num_global
+    q_chunks = to_chunks(q.reshape(b, heads, rows, cols, hd), window)
+
+    def halo(t):
+        return gather_halo(t[:, :, g:].reshape(b, heads, rows, cols, hd),
+                           window, neighbour, t[:, :, :g] if g else None)
+
+    k_chunks, v_chunks = halo(k), halo(v)
+    mask = local_mask_bias(rows, cols, window, exact, neighbour, g,
+                           q.device, q.dtype)
+    if bias is not None:
+        mask = bias[:, None].to(q.dtype) + mask
+    # Heads and chunks as one batch dim of 4-D tensors: the fused CPU
+    # kernel takes 4-D inputs only (5-D ones went to the unfused path,
+    # 3x slower at 800x1216).
+    num_chunks, lq, lk = q_chunks.shape[2], q_chunks.shape[3], \
+        k_chunks.shape[3]
+    mask = mask.expand(heads, num_chunks, lq, lk).reshape(
+        1, heads * num_chunks, lq, lk)
+    hooks = nullcontext()
+    if (torch.is_grad_enabled() and not torch.compiler.is_compiling()
+            and (k.requires_grad or v.requires_grad)):
+        saved = _RecomputeSavedViews([(k_chunks, partial(halo, k)),
+                                      (v_chunks, partial(halo, v))])
+        hooks = torch.autograd.graph.saved_tensors_hooks(
+            saved.pack, saved.unpack)
+    with hooks:
+        out = scaled_dot_product_attention(
+            q_chunks.reshape(b, heads * num_chunks, lq, hd),
+            k_chunks.reshape(b, heads * num_chunks, lk, hd),
+            v_chunks.reshape(b, heads * num_chunks, lk, hd),
+            mask, dropout_p=dropout, scale=1.)
+    return from_chunks(
+        out.view(b, heads, num_chunks, lq, hd), window, rows, cols)
