@@ -1,0 +1,90 @@
+"""The benchmark tools: measurement helpers and the comparison tool's parts
+that run without the official code (the zoo mode, the official-setting
+rules, the timm stand-ins). Figures are never asserted, only their sanity.
+"""
+import importlib.util
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from helpers import REPO_ROOT
+
+from vit_backbones.benchmark import (matmul_rate, measure, peak_memory,
+                                     profile_step)
+
+
+def _tool():
+    path = osp.join(REPO_ROOT, 'tools/analysis_tools/benchmark_official.py')
+    spec = importlib.util.spec_from_file_location('benchmark_official', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_measure_profile_and_rate():
+    linear = torch.nn.Linear(64, 64)
+    x = torch.randn(32, 64)
+    result = measure(lambda: linear(x), warmup=0, iters=2, memory=False)
+    assert 0 < result['min_s'] <= result['median_s']
+    assert 'peak_mib' not in result
+    assert peak_memory(lambda: torch.ones(256, 1024).sum()) >= 0
+    assert matmul_rate(size=64, iters=2) > 0
+    profile = profile_step(lambda: torch.relu(linear(x)).sum())
+    assert 0 < profile['arithmetic'] < 1  # addmm, then relu and sum
+    assert all(not op.endswith(('mm', 'addmm')) for op, _ in profile['top'])
+    assert {op for op, _ in profile['top']} & {'aten::relu', 'aten::sum'}
+
+
+def test_hat_net_settings_the_official_code_can_run():
+    pair = _tool().HATNetPair()
+    assert pair.setting('tiny', 224, 224) == ((8, 7, 7, 1), (8, 4, 2, 1))
+    assert pair.setting('tiny', 512, 512) == ((8, 8, 8, 1), (16, 8, 4, 1))
+    # 800x1216: stage maps 200x304, 100x152, 50x76, 25x38
+    assert pair.setting('tiny', 800, 1216) == ((8, 4, 2, 1), (8, 4, 2, 1))
+
+
+def test_timm_stand_ins_import_an_official_style_file(tmp_path, monkeypatch):
+    for name in list(sys.modules):
+        if name == 'timm' or name.startswith('timm.'):
+            monkeypatch.delitem(sys.modules, name)
+    (tmp_path / 'official_net.py').write_text(
+        'import torch.nn as nn\n'
+        'from timm.models.layers import DropPath, trunc_normal_, to_2tuple\n'
+        'from timm.models.registry import register_model\n'
+        'from timm.models.helpers import build_model_with_cfg\n'
+        'class Net(nn.Module):\n'
+        '    def __init__(self, size=4, **kw):\n'
+        '        super().__init__()\n'
+        '        self.fc = nn.Linear(*to_2tuple(size))\n'
+        '        trunc_normal_(self.fc.weight, std=.02)\n'
+        '        self.drop_path = DropPath(0.1)\n'
+        '@register_model\n'
+        'def net(**kw):\n'
+        '    return build_model_with_cfg(Net, "net", False, **kw)\n')
+    tool = _tool()
+    tool.install_timm_stand_ins()
+    module = tool.import_file('official_net',
+                              str(tmp_path / 'official_net.py'))
+    monkeypatch.delitem(sys.modules, 'official_net')
+    assert module.net(size=3).fc.weight.shape == (3, 3)
+
+
+def test_zoo_mode_runs_each_side_in_its_own_process(capsys):
+    tool = _tool()
+    tool.main(['zoo', '--arch', 'PVTv2-b1 (mmdet)', '--sizes', '64',
+               '--batch', '1', '--warmup', '0', '--iters', '1',
+               '--skip-flops'])
+    out = capsys.readouterr().out
+    assert 'PVTv2-b1 (mmdet) 64x64 batch 1' in out
+    assert 'peak' in out and 'MiB forward+backward' in out
+    assert '| PVTv2-b1 (mmdet) 64x64 batch 1 | - |' in out
+
+
+def test_official_networks_need_a_checkout():
+    tool = _tool()
+    with pytest.raises(SystemExit):
+        tool.parse_args(['hat_net'])
+    args = tool.parse_args(['vil', '--official-repo', '/x'])
+    assert args.arch == ['tiny', 'small']
+    assert args.sizes == ['224', '800x1216']
