@@ -3,9 +3,9 @@ backbone (or whole model) at given input sizes.
 
     python tools/analysis_tools/benchmark.py CONFIG --sizes 224 512x512 --batch 2
 
-Each network that has an official implementation also has a script that
-runs it side by side with ours on the same weights and prints the ratios
-(``tools/analysis_tools/benchmark_<net>.py``).
+Against the official implementations, on the same weights, each side in
+its own process, and beside stock Swin-T/PVTv2 backbones:
+``tools/analysis_tools/benchmark_official.py``.
 """
 import argparse
 import os.path as osp
