@@ -78,7 +78,7 @@ def test_zoo_mode_runs_each_side_in_its_own_process(capsys):
     out = capsys.readouterr().out
     assert 'PVTv2-b1 (mmdet) 64x64 batch 1' in out
     assert 'peak' in out and 'MiB forward+backward' in out
-    assert '| PVTv2-b1 (mmdet) 64x64 batch 1 | - |' in out
+    assert '| PVTv2-b1 (mmdet) 64x64 batch 1 | 13.50 | - |' in out
 
 
 def test_official_networks_need_a_checkout():

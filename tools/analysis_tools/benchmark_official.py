@@ -24,7 +24,9 @@ timm, if any, does not matter. The official model is built with its own
 ``vit_backbones.converters``; the largest output difference is printed.
 
 Every figure comes from a fresh process, one per side and kind:
-* time: the median of ``--iters`` calls after ``--warmup`` calls, of a
+* time: the median of ``--iters`` calls after ``--warmup`` calls (with
+  ``--repeat N``, the median over N processes per side, the sides
+  alternating), of a
   no-grad forward in eval mode and of a forward + backward of the sum of the
   outputs in train mode (``--compile`` adds ``torch.compile`` of ours, after
   a first call that compiles; ``--profile`` adds a ``torch.profiler`` split);
@@ -54,6 +56,7 @@ import json
 import math
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -460,12 +463,14 @@ def build_side(job):
     official_module = pair.import_official(job['repo'])
     h, w = job['size']
     official, ours, note = pair.build(official_module, job['arch'], h, w)
-    if job['side'] == 'ours':
-        model = ours()
-        del official
-        gc.collect()
-        return model, note
-    return official, note
+    # Both processes build both models and drop one: the same imports, the
+    # same allocations before the measurement (importing and building ours
+    # alone made a process a few per cent slower for either model).
+    ours = ours()
+    model = ours if job['side'] == 'ours' else official
+    del official, ours
+    gc.collect()
+    return model, note
 
 
 def run_worker(job):
@@ -565,6 +570,18 @@ def parse_size(text):
     return int(text), int(text)
 
 
+def combine(runs):
+    """One result from the time runs of a side: per timing, the median of
+    the runs' medians (the rest from the first run)."""
+    result = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, dict) and 'median_s' in value:
+            result[key] = dict(
+                median_s=statistics.median(r[key]['median_s'] for r in runs),
+                min_s=min(r[key]['min_s'] for r in runs))
+    return result
+
+
 def ms(result, key):
     return result[key]['median_s'] * 1e3
 
@@ -587,10 +604,15 @@ def run_pair(args, arch, size, rate):
                iters=args.iters, profile=args.profile,
                compile=args.compile, skip_flops=args.skip_flops)
     sides = ('ours', ) if args.network == 'zoo' else ('official', 'ours')
-    res = {}
-    for side in sides:
-        res[side] = spawn(dict(job, side=side), 'time')
-        if not args.skip_memory:
+    runs = {side: [] for side in sides}
+    for _ in range(args.repeat):
+        # the sides alternate, so that a slow spell of a shared machine
+        # does not fall on one side only
+        for side in sides:
+            runs[side].append(spawn(dict(job, side=side), 'time'))
+    res = {side: combine(runs[side]) for side in sides}
+    if not args.skip_memory:
+        for side in sides:
             res[side].update(spawn(dict(job, side=side), 'memory'))
     ours = res['ours']
     label = f'{arch} {h}x{w} batch {batch}'
@@ -604,7 +626,8 @@ def run_pair(args, arch, size, rate):
                f'{r["eval_peak_mib"]:.0f} MiB forward')
         print(f'  {side:<8}: forward {ms(r, "forward"):.1f} ms, '
               f'forward+backward {ms(r, "train"):.1f} ms{mem}')
-    row = dict(label=label, fwd=ms(ours, 'forward'), train=ms(ours, 'train'))
+    row = dict(label=label, fwd=ms(ours, 'forward'), train=ms(ours, 'train'),
+               params=ours['params'], peak=ours.get('train_peak_mib'))
     if 'official' in res:
         off = res['official']
         diff = max((a - b).abs().max().item()
@@ -662,13 +685,14 @@ def run_pair(args, arch, size, rate):
 def print_table(args, rows):
     print()
     if args.network == 'zoo':
-        print('| backbone, input | GMACs | forward ms | forward+backward ms '
-              '|')
-        print('|---|---|---|---|')
+        print('| backbone, input | params (M) | GMACs | forward ms | '
+              'forward+backward ms | peak MiB, forward+backward |')
+        print('|---|---|---|---|---|---|')
         for r in rows:
             macs = f'{r["macs"] / 1e9:.1f}' if 'macs' in r else '-'
-            print(f'| {r["label"]} | {macs} | {r["fwd"]:.0f} | '
-                  f'{r["train"]:.0f} |')
+            peak = f'{r["peak"]:.0f}' if r['peak'] is not None else '-'
+            print(f'| {r["label"]} | {r["params"] / 1e6:.2f} | {macs} | '
+                  f'{r["fwd"]:.0f} | {r["train"]:.0f} | {peak} |')
         return
     compiled = ' | compiled fwd / fwd+bwd' if args.compile else ''
     print(f'| {args.network}, input | forward | forward+backward | '
@@ -700,6 +724,9 @@ def parse_args(argv=None):
         help='default 8 at 256 pixels and below, else 1')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument(
+        '--repeat', type=int, default=1,
+        help='time runs per side, alternating sides; the median is kept')
     parser.add_argument('--threads', type=int, help='torch CPU threads')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
