@@ -73,6 +73,7 @@ from vit_backbones.benchmark import (CPU_MEMORY_ENV,  # noqa: E402
                                      matmul_rate, measure, peak_memory,
                                      profile_step)
 from vit_backbones.converters.common import backbone_state_dict  # noqa
+from vit_backbones.safe_load import load_checkpoint_file  # noqa: E402
 
 # --------------------------------------------------------------------------
 # Stand-ins for the timm helpers the official files import.
@@ -555,7 +556,7 @@ def spawn(job, kind):
         with open(job['result']) as f:
             result = json.load(f)
         if kind == 'time':
-            result['outputs'] = torch.load(job['outputs'], weights_only=True)
+            result['outputs'] = load_checkpoint_file(job['outputs'])
     return result
 
 
