@@ -619,7 +619,6 @@ def run_pair(args, arch, size, rate):
     label = f'{arch} {h}x{w} batch {batch}'
     print(f'{label} ({ours["note"]}), ours {ours["params"] / 1e6:.2f} M '
           f'params', flush=True)
-    rows = []
     for side in sides:
         r = res[side]
         mem = ('' if args.skip_memory else
@@ -679,8 +678,7 @@ def run_pair(args, arch, size, rate):
                 print(f'    best ratio if all but matmul/conv/attention of '
                       f'ours took no time, {mode}: '
                       f'{ms(res["official"], key) / arithmetic:.2f}x')
-    rows.append(row)
-    return rows
+    return row
 
 
 def print_table(args, rows):
@@ -779,7 +777,7 @@ def main(argv=None):
         if args.network == 'dhvt' and 'cifar' in arch:
             sizes = ['32']  # a CIFAR model at its native size
         for text in sizes:
-            rows += run_pair(args, arch, parse_size(text), rate)
+            rows.append(run_pair(args, arch, parse_size(text), rate))
     print_table(args, rows)
 
 
