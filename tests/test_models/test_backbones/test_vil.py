@@ -176,10 +176,19 @@ def _attention(g, exact=False, rpb=True, window=3, seed=0):
     return attn
 
 
+@pytest.fixture(params=['as_dispatched', 'halo_always'])
+def halo_always(request, monkeypatch):
+    """Runs a test as dispatched (maps of at most 2x2 chunks take dense
+    attention) and again with the chunked halo for every map."""
+    import vit_backbones.models.backbones.vil as vil
+    if request.param == 'halo_always':
+        monkeypatch.setattr(vil, 'halo_covers_map', lambda *args: False)
+
+
 @pytest.mark.parametrize('g', [0, 1, 2])
 @pytest.mark.parametrize('exact', [False, True])
-@pytest.mark.parametrize('hw', [(8, 10), (6, 9), (2, 1)])
-def test_halo_equals_dense_oracle(g, exact, hw):
+@pytest.mark.parametrize('hw', [(8, 10), (6, 9), (5, 6), (2, 1)])
+def test_halo_equals_dense_oracle(g, exact, hw, halo_always):
     for rpb in (True, False):
         attn = _attention(g, exact, rpb)
         x = torch.randn(2, g + hw[0] * hw[1], 16)
@@ -198,10 +207,10 @@ def test_random_shift_equals_dense_oracle(g):
             rtol=1e-5, atol=1e-5)
 
 
-def test_halo_gradients_equal_dense_oracle():
+@pytest.mark.parametrize('hw', [(7, 5), (6, 4)])
+def test_halo_gradients_equal_dense_oracle(hw, halo_always):
     attn = _attention(1)
-    hw = (7, 5)
-    x = torch.randn(2, 1 + 35, 16, requires_grad=True)
+    x = torch.randn(2, 1 + hw[0] * hw[1], 16, requires_grad=True)
     grads = []
     for fn in (lambda: attn(x, hw), lambda: dense_oracle(attn, x, hw)):
         attn.zero_grad()
@@ -267,10 +276,12 @@ def test_full_attention_any_size():
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
-def test_low_precision_is_finite(dtype):
-    attn = _attention(1).to(dtype)
-    x = torch.randn(1, 1 + 35, 16, dtype=dtype)
-    assert torch.isfinite(attn(x, (7, 5))).all()
+@pytest.mark.parametrize('exact', [False, True])
+@pytest.mark.parametrize('hw', [(7, 5), (5, 6)])
+def test_low_precision_is_finite(dtype, exact, hw):
+    attn = _attention(1, exact).to(dtype)
+    x = torch.randn(1, 1 + hw[0] * hw[1], 16, dtype=dtype)
+    assert torch.isfinite(attn(x, hw)).all()
 
 
 def test_matches_official_attention_fixtures():

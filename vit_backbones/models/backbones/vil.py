@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.logging import print_log
@@ -25,12 +26,14 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (ceil_div, check_input, is_symbolic,
+from ..utils import (bool_mask_to_bias, ceil_div, check_input, is_symbolic,
                      make_patch_embed_exportable, resize_pos_embed_1d,
                      resize_rel_pos_table, scaled_dot_product_attention,
                      square_grid_side)
 from ..utils.longformer import (SHIFT_NEIGHBOURS, full_rpb_index,
-                                local_attention, local_rpb_index)
+                                halo_covers_map, local_attention,
+                                local_rpb_index, map_keep_mask,
+                                map_rpb_index)
 from .base import (VitBackbone, normalize_indices, renamed_argument,
                    resolve_arch)
 
@@ -60,6 +63,10 @@ class ViLAttention(BaseModule):
     holds the relative position bias and a large negative value where a key
     is outside the map (or the exact window). The geometric part of the mask
     is built once per map size and cached; nothing loops over positions.
+    A map of at most 2x2 chunks (14x14 tokens at ``w = 7``: the third stage
+    at 224) lies inside every chunk's halo, so there the same attention
+    runs dense over the map, with the table's bias at each pair's offset:
+    no gather, and no zero keys (5 of a halo's 9 chunks would be padding).
 
     Random-shift training (official ``MODE>0``): while ``random_shift`` is
     set and the module is training, each forward samples one of the eight
@@ -177,12 +184,37 @@ class ViLAttention(BaseModule):
             table = resize_rel_pos_table(table, self.table_size,
                                          (2 * hw[0] - 1, 2 * hw[1] - 1))
         index = full_rpb_index(*hw).to(table.device)
-        bias = table[index].permute(2, 0, 1)
+        return self._with_global_bias(table[index].permute(2, 0, 1))
+
+    def _covered_map_bias(self, hw: Tuple[int, int],
+                          dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """``(heads or 1, N, N)`` bias of the Longformer over ``g + H*W``
+        tokens when every chunk's halo holds the whole map
+        (:func:`halo_covers_map`): the local table at each pair's offset,
+        and the exact window as a mask."""
+        bias = None
+        if self.rel_pos_bias:
+            table = self.local_relative_position_bias_table
+            index = map_rpb_index(*hw, self.window_size).to(table.device)
+            bias = self._with_global_bias(
+                table[index].permute(2, 0, 1)).to(dtype)
+        if self.exact_window:
+            g = self.num_global_tokens
+            keep = map_keep_mask(*hw, self.window_size)
+            keep = F.pad(keep, (g, 0, g, 0), value=True)
+            mask = bool_mask_to_bias(keep.to(self.proj.weight.device),
+                                     dtype)[None]
+            bias = mask if bias is None else bias + mask
+        return bias
+
+    def _with_global_bias(self, local: torch.Tensor) -> torch.Tensor:
+        """``(heads, HW, HW)`` local-to-local bias -> ``(heads, N, N)``
+        with the global rows and columns."""
         if not self.num_global_tokens:
-            return bias
+            return local
         g2l = self.g2l_relative_position_bias[1]
-        bias = torch.cat([g2l[:, None].expand(-1, bias.shape[1], -1), bias],
-                         dim=-1)
+        bias = torch.cat(
+            [g2l[:, None].expand(-1, local.shape[1], -1), local], dim=-1)
         return torch.cat([self._global_query_bias(bias.shape[1]), bias],
                          dim=1)
 
@@ -202,6 +234,10 @@ class ViLAttention(BaseModule):
                 else None
             out = scaled_dot_product_attention(
                 q, k, v, mask, dropout_p=dropout, scale=1.)
+        elif neighbour is None and halo_covers_map(*hw, self.window_size):
+            out = scaled_dot_product_attention(
+                q, k, v, self._covered_map_bias(hw, q.dtype),
+                dropout_p=dropout, scale=1.)
         else:
             local = self._longformer(q[:, :, g:], k, v, hw, neighbour,
                                      dropout)
