@@ -17,7 +17,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN, PatchEmbed
 from mmengine.logging import print_log
@@ -26,13 +25,13 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (bool_mask_to_bias, ceil_div, check_input, is_symbolic,
+from ..utils import (ceil_div, check_input, is_symbolic,
                      make_patch_embed_exportable, resize_pos_embed_1d,
                      resize_rel_pos_table, scaled_dot_product_attention,
                      square_grid_side)
 from ..utils.longformer import (SHIFT_NEIGHBOURS, full_rpb_index,
                                 halo_covers_map, local_attention,
-                                local_rpb_index, map_keep_mask,
+                                local_rpb_index, map_mask_bias,
                                 map_rpb_index)
 from .base import (VitBackbone, normalize_indices, renamed_argument,
                    resolve_arch)
@@ -199,11 +198,9 @@ class ViLAttention(BaseModule):
             bias = self._with_global_bias(
                 table[index].permute(2, 0, 1)).to(dtype)
         if self.exact_window:
-            g = self.num_global_tokens
-            keep = map_keep_mask(*hw, self.window_size)
-            keep = F.pad(keep, (g, 0, g, 0), value=True)
-            mask = bool_mask_to_bias(keep.to(self.proj.weight.device),
-                                     dtype)[None]
+            mask = map_mask_bias(*hw, self.window_size,
+                                 self.num_global_tokens,
+                                 self.proj.weight.device, dtype)
             bias = mask if bias is None else bias + mask
         return bias
 

@@ -25,7 +25,7 @@ from .shape import (ceil_div, contiguous_if_symbolic, crop, is_symbolic,
 
 __all__ = [
     'SHIFT_NEIGHBOURS', 'grid_coords', 'key_offsets', 'local_rpb_index',
-    'full_rpb_index', 'halo_covers_map', 'map_rpb_index', 'map_keep_mask',
+    'full_rpb_index', 'halo_covers_map', 'map_rpb_index', 'map_mask_bias',
     'local_keep_mask', 'local_mask_bias', 'gather_halo', 'to_chunks',
     'from_chunks', 'local_attention'
 ]
@@ -66,10 +66,16 @@ def local_rpb_index(window: int,
     The table is indexed by ``(dr + 2w - 1) * (4w - 1) + (dc + 2w - 1)`` with
     ``dr = query_row - key_row`` (as the official code and Swin do).
     """
-    w = window
-    rel = grid_coords(w, w)[:, None] - key_offsets(w, neighbour)[None]
-    rel = rel + (2 * w - 1)
-    return rel[..., 0] * (4 * w - 1) + rel[..., 1]
+    rel = grid_coords(window, window)[:, None] - key_offsets(
+        window, neighbour)[None]
+    return _local_table_index(rel, window)
+
+
+def _local_table_index(rel: torch.Tensor, window: int) -> torch.Tensor:
+    """Offsets ``(..., 2)`` (query - key) -> indices into the ``(4w - 1)^2``
+    table."""
+    rel = rel + (2 * window - 1)
+    return rel[..., 0] * (4 * window - 1) + rel[..., 1]
 
 
 @shape_cache(maxsize=16)
@@ -99,16 +105,20 @@ def map_rpb_index(rows: int, cols: int, window: int) -> torch.Tensor:
     of :func:`local_rpb_index`, for every query and key of a map that
     :func:`halo_covers_map`."""
     coords = grid_coords(rows, cols)
-    rel = coords[:, None] - coords[None] + (2 * window - 1)
-    return rel[..., 0] * (4 * window - 1) + rel[..., 1]
+    return _local_table_index(coords[:, None] - coords[None], window)
 
 
 @shape_cache(maxsize=16)
-def map_keep_mask(rows: int, cols: int, window: int) -> torch.Tensor:
-    """``(HW, HW)``: keys within ``w`` rows and columns of the query (the
-    exact window) on a map that :func:`halo_covers_map`."""
+def map_mask_bias(rows: int, cols: int, window: int, num_global: int,
+                  device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Additive mask ``(1, g + HW, g + HW)`` of the exact window on a map
+    that :func:`halo_covers_map`: 0 for keys within ``w`` rows and columns
+    of the query, a large negative value elsewhere (global queries and
+    keys are always kept). Cached like :func:`local_mask_bias`."""
     coords = grid_coords(rows, cols)
-    return ((coords[:, None] - coords[None]).abs() <= window).all(-1)
+    keep = ((coords[:, None] - coords[None]).abs() <= window).all(-1)
+    keep = F.pad(keep, (num_global, 0, num_global, 0), value=True)
+    return bool_mask_to_bias(keep.to(device), dtype)[None]
 
 
 def local_keep_mask(height: int, width: int, window: int, exact: bool,
@@ -167,10 +177,7 @@ def gather_halo(x: torch.Tensor,
     w = window
     b, h, rows, cols, c = x.shape
     if neighbour is None and not is_symbolic(rows, cols):
-        needs_grad = x.requires_grad or (extra is not None
-                                         and extra.requires_grad)
-        if (torch.is_grad_enabled() and needs_grad
-                and not torch.compiler.is_compiling()):
+        if _needs_grad(x, extra) and not torch.compiler.is_compiling():
             return _GatherFullHalo.apply(x, w, extra)
         # Inference, exporters and the compiler get the plain gather.
         return _gather_full_halo(x, w, extra)
@@ -205,6 +212,13 @@ def gather_halo(x: torch.Tensor,
         return local
     extra = extra[:, :, None].expand(-1, -1, mh * mw, -1, -1)
     return torch.cat([extra, local], dim=3)
+
+
+def _needs_grad(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether autograd records an op on any of ``tensors`` (``None``s are
+    skipped)."""
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
 
 
 def _gather_full_halo(x: torch.Tensor, window: int,
@@ -360,9 +374,7 @@ def local_attention(q: torch.Tensor,
     tracing the gather's own backward, 48 %); without gradients it compiles
     the plain computation, which is faster than eager.
     """
-    if (torch.compiler.is_compiling() and torch.is_grad_enabled()
-            and (q.requires_grad or k.requires_grad or v.requires_grad
-                 or (bias is not None and bias.requires_grad))):
+    if torch.compiler.is_compiling() and _needs_grad(q, k, v, bias):
         return _eager_local_attention(q, k, v, hw, window, neighbour,
                                       num_global, bias, exact, dropout)
     return _local_attention(q, k, v, hw, window, neighbour, num_global,
@@ -394,8 +406,7 @@ def _local_attention(q, k, v, hw, window, neighbour, num_global, bias,
     mask = mask.expand(heads, num_chunks, lq, lk).reshape(
         1, heads * num_chunks, lq, lk)
     hooks = nullcontext()
-    if (torch.is_grad_enabled() and not torch.compiler.is_compiling()
-            and (k.requires_grad or v.requires_grad)):
+    if _needs_grad(k, v) and not torch.compiler.is_compiling():
         saved = _RecomputeSavedViews([(k_chunks, partial(halo, k)),
                                       (v_chunks, partial(halo, v))])
         hooks = torch.autograd.graph.saved_tensors_hooks(
