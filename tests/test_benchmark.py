@@ -85,6 +85,8 @@ def test_official_networks_need_a_checkout():
     tool = _tool()
     with pytest.raises(SystemExit):
         tool.parse_args(['hat_net'])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['zoo', '--repeat', '0'])
     args = tool.parse_args(['vil', '--official-repo', '/x'])
     assert args.arch == ['tiny', 'small']
     assert args.sizes == ['224', '800x1216']

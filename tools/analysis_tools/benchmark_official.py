@@ -741,6 +741,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.network != 'zoo' and not args.official_repo:
         parser.error(f'{args.network} needs --official-repo')
+    if args.repeat < 1:
+        parser.error(f'--repeat must be at least 1, got {args.repeat}')
     if args.network == 'zoo':
         args.arch = args.arch or list(ZOO)
         unknown = sorted(set(args.arch) - set(ZOO))
