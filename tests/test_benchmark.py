@@ -88,5 +88,24 @@ def test_official_networks_need_a_checkout():
     with pytest.raises(SystemExit):
         tool.parse_args(['zoo', '--repeat', '0'])
     args = tool.parse_args(['vil', '--official-repo', '/x'])
+    assert args.compile_options == {}
     assert args.arch == ['tiny', 'small']
     assert args.sizes == ['224', '800x1216']
+
+
+@pytest.mark.parametrize('words', [
+    ['--compile-options', 'force_layout_optimization=True'],  # no --compile
+    ['--compile', '--compile-options', 'no_such_setting=1'],
+    ['--compile', '--compile-options', 'force_layout_optimization'],
+    ['--compile', '--compile-options', 'force_layout_optimization=yes'],
+])
+def test_compile_options_are_checked_before_anything_runs(words, capsys):
+    tool = _tool()
+    with pytest.raises(SystemExit):
+        tool.parse_args(['zoo'] + words)
+    assert '--compile-options' in capsys.readouterr().err
+    args = tool.parse_args(['zoo', '--compile', '--compile-options',
+                            'force_layout_optimization=True',
+                            'cpp.threads=2'])
+    assert args.compile_options == {
+        'force_layout_optimization': True, 'cpp.threads': 2}

@@ -47,6 +47,7 @@ detection layouts are timed; 32 for DHVT's CIFAR models); batch 8 at 256
 pixels and below, else 1.
 """
 import argparse
+import ast
 import contextlib
 import gc
 import importlib
@@ -524,7 +525,7 @@ def run_worker(job):
             forward_backward_step(model, x, amp), device)
     if job['compile'] and job['side'] != 'official':
         import time
-        compiled = torch.compile(model)
+        compiled = torch.compile(model, options=job['compile_options'])
         for mode, make in (('forward', forward_step),
                            ('train', forward_backward_step)):
             model.train(mode == 'train')
@@ -603,7 +604,8 @@ def run_pair(args, arch, size, rate):
                size=size, batch=batch, threads=args.threads,
                device=args.device, amp=args.amp, warmup=args.warmup,
                iters=args.iters, profile=args.profile,
-               compile=args.compile, skip_flops=args.skip_flops)
+               compile=args.compile, compile_options=args.compile_options,
+               skip_flops=args.skip_flops)
     sides = ('ours', ) if args.network == 'zoo' else ('official', 'ours')
     runs = {side: [] for side in sides}
     for _ in range(args.repeat):
@@ -734,6 +736,10 @@ def parse_args(argv=None):
         '--compile', action='store_true',
         help='also time torch.compile of ours (compiling takes minutes)')
     parser.add_argument(
+        '--compile-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='inductor options for --compile, e.g. '
+        'force_layout_optimization=True (see the README on convolutions)')
+    parser.add_argument(
         '--profile', action='store_true',
         help='split the time of each side with torch.profiler')
     parser.add_argument('--skip-memory', action='store_true')
@@ -743,6 +749,7 @@ def parse_args(argv=None):
         parser.error(f'{args.network} needs --official-repo')
     if args.repeat < 1:
         parser.error(f'--repeat must be at least 1, got {args.repeat}')
+    args.compile_options = parse_compile_options(parser, args)
     if args.network == 'zoo':
         args.arch = args.arch or list(ZOO)
         unknown = sorted(set(args.arch) - set(ZOO))
@@ -754,6 +761,27 @@ def parse_args(argv=None):
         args.arch = args.arch or list(pair.archs)
         args.sizes = args.sizes or list(pair.sizes)
     return args
+
+
+def parse_compile_options(parser, args):
+    """``KEY=VALUE`` words into ``torch.compile``'s ``options`` dict: keys
+    must be inductor settings, values Python literals."""
+    if args.compile_options and not args.compile:
+        parser.error('--compile-options needs --compile')
+    from torch._inductor import config as inductor_config
+    known = inductor_config.get_config_copy()
+    options = {}
+    for word in args.compile_options:
+        key, sep, text = word.partition('=')
+        if not sep or key not in known:
+            parser.error(f'--compile-options takes KEY=VALUE with KEY an '
+                         f'inductor setting, not {word!r}')
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parser.error(f'--compile-options {key}: {text!r} is not a '
+                         f'Python literal (True, 1, "max-autotune", ...)')
+    return options
 
 
 def main(argv=None):
@@ -773,6 +801,8 @@ def main(argv=None):
           f'{", autocast " + args.amp if args.amp else ""}, torch '
           f'{torch.__version__}; float32 matmul rate '
           f'{rate / 1e9:.1f} GFLOP/s (1024x1024)', flush=True)
+    if args.compile:
+        print(f'torch.compile options: {args.compile_options or "default"}')
     rows = []
     for arch in args.arch:
         sizes = args.sizes
