@@ -780,7 +780,7 @@ def parse_compile_options(parser, args):
             options[key] = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             parser.error(f'--compile-options {key}: {text!r} is not a '
-                         f'Python literal (True, 1, "max-autotune", ...)')
+                         f'Python literal (True, 1, "text", ...)')
     return options
 
 
