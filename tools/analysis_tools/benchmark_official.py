@@ -766,8 +766,11 @@ def parse_args(argv=None):
 def parse_compile_options(parser, args):
     """``KEY=VALUE`` words into ``torch.compile``'s ``options`` dict: keys
     must be inductor settings, values Python literals."""
-    if args.compile_options and not args.compile:
+    if not args.compile_options:
+        return {}
+    if not args.compile:
         parser.error('--compile-options needs --compile')
+    # imported only here: it takes about a second
     from torch._inductor import config as inductor_config
     known = inductor_config.get_config_copy()
     options = {}
