@@ -10,6 +10,8 @@ from vit_backbones.models.utils import (MultiheadSelfAttention,
                                         resize_rel_pos_table,
                                         scaled_dot_product_attention,
                                         square_grid_side, use_matmul_path)
+from vit_backbones.models.utils.attention import (
+    BF16_TRAIN_MATMUL_MAX_KEYS, MATMUL_MAX_KEYS, cpu_has_bf16_dot_products)
 
 
 def _qkv(dtype=torch.float32):
@@ -47,24 +49,37 @@ def test_tracing_selects_matmul_path():
 
 
 @pytest.mark.parametrize(
-    'case, keys, with_mask, grad, expect_sdpa',
+    'case, keys, with_mask, grad, dtype, expect_sdpa',
     [
-        ('short keys, inference', 5, False, None, False),
-        ('long keys, inference', 300, False, None, True),
-        ('masked, inference', 5, True, None, True),
-        ('training', 5, False, 'qkv', True),
-        ('learned bias needs gradients', 5, True, 'mask', False),
+        ('short keys, inference', MATMUL_MAX_KEYS, False, None, 'fp32',
+         False),
+        ('long keys, inference', MATMUL_MAX_KEYS + 1, False, None, 'fp32',
+         True),
+        ('masked, inference', 5, True, None, 'fp32', True),
+        ('float16 has no fast CPU matmul', 5, False, None, 'fp16', True),
+        ('training', 5, False, 'qkv', 'fp32', True),
+        ('learned bias needs gradients', 5, True, 'mask', 'fp32', False),
+        ('bfloat16 training', BF16_TRAIN_MATMUL_MAX_KEYS, True, 'qkv',
+         'bf16', 'unless the CPU lacks bf16 dot products'),
+        ('bfloat16 training, long keys', BF16_TRAIN_MATMUL_MAX_KEYS + 1,
+         False, 'qkv', 'bf16', True),
     ])
 def test_cpu_dispatch_picks_the_kernel_and_both_agree(
-        monkeypatch, case, keys, with_mask, grad, expect_sdpa):
-    """On CPU the faster kernel is chosen by shape and by what needs
+        monkeypatch, case, keys, with_mask, grad, dtype, expect_sdpa):
+    """On CPU the faster kernel is chosen by shape, dtype and by what needs
     gradients (see ``prefer_matmul``); either way the result, and the
     gradients, equal the other path's."""
     import torch.nn.functional as F
+    if isinstance(expect_sdpa, str):
+        expect_sdpa = not cpu_has_bf16_dot_products()
+    dtype = dict(fp32=torch.float32, fp16=torch.float16,
+                 bf16=torch.bfloat16)[dtype]
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(
+        rtol=2e-2, atol=2e-2)
     torch.manual_seed(0)
-    q = torch.randn(2, 3, 4, 8)
-    k, v = torch.randn(2, 3, keys, 8), torch.randn(2, 3, keys, 8)
-    mask = torch.randn(3, 4, keys) if with_mask else None
+    q = torch.randn(2, 3, 4, 8, dtype=dtype)
+    k, v = (torch.randn(2, 3, keys, 8, dtype=dtype) for _ in range(2))
+    mask = torch.randn(3, 4, keys, dtype=dtype) if with_mask else None
     leaves = []
     if grad == 'qkv':
         leaves = [t.requires_grad_() for t in (q, k, v)]
@@ -82,13 +97,26 @@ def test_cpu_dispatch_picks_the_kernel_and_both_agree(
     assert bool(calls) == expect_sdpa, case
     with attention_as_matmul(not expect_sdpa):  # the other path
         other = scaled_dot_product_attention(q, k, v, mask)
-    torch.testing.assert_close(out, other, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, other, **tol)
     if leaves:
         weights = torch.randn_like(out)
         grads = torch.autograd.grad((out * weights).sum(), leaves)
         others = torch.autograd.grad((other * weights).sum(), leaves)
         for a, b in zip(grads, others):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(a, b, **tol)
+
+
+def test_bf16_dispatch_needs_bf16_dot_products(monkeypatch):
+    """bfloat16 training takes the matmuls only where they were measured
+    faster: on a CPU with bfloat16 dot products."""
+    from vit_backbones.models.utils import attention
+    q, k, v = (t.to(torch.bfloat16).requires_grad_() for t in _qkv())
+    monkeypatch.setattr(attention, 'cpu_has_bf16_dot_products',
+                        lambda: True)
+    assert attention.prefer_matmul(q, k, v, None)
+    monkeypatch.setattr(attention, 'cpu_has_bf16_dot_products',
+                        lambda: False)
+    assert not attention.prefer_matmul(q, k, v, None)
 
 
 @pytest.mark.parametrize('dtype',

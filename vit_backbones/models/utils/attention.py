@@ -1,8 +1,9 @@
 """Attention kernels shared by the four backbones.
 
-All attention of this package goes through :func:`scaled_dot_product_attention`.
-It calls ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels
-on GPU and, for most shapes, on CPU) or runs the same maths as explicit
+All attention of this package goes through
+:func:`scaled_dot_product_attention`. It calls
+``torch.nn.functional.scaled_dot_product_attention`` (fused kernels on GPU
+and, for most shapes, on CPU) or runs the same maths as explicit
 ``matmul``/``softmax`` ops: while a FLOP counter traces the model (mmengine's
 counter, and any jit-based one, can see only those), inside
 :func:`attention_as_matmul`, and on CPU where that is the faster kernel
@@ -15,6 +16,7 @@ is finite (:func:`mask_value`), so a query whose keys are all masked (a
 padding query) gets a uniform softmax instead of ``NaN`` in fp32, fp16 and
 bf16 alike.
 """
+import functools
 import threading
 from contextlib import contextmanager
 from typing import Optional
@@ -58,7 +60,21 @@ def use_matmul_path() -> bool:
 
 
 #: Keys up to this length run as explicit matmuls on CPU in inference.
-MATMUL_MAX_KEYS = 200
+MATMUL_MAX_KEYS = 128
+
+#: Keys up to this length run as explicit matmuls on CPU in bfloat16
+#: training (autocast).
+BF16_TRAIN_MATMUL_MAX_KEYS = 1024
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_bf16_dot_products() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX),
+    as torch's CPU feature checks say (private ones: without them, False).
+    """
+    checks = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
+    return any(
+        bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 def prefer_matmul(query: torch.Tensor, key: torch.Tensor,
@@ -66,31 +82,45 @@ def prefer_matmul(query: torch.Tensor, key: torch.Tensor,
                   attn_mask: Optional[torch.Tensor]) -> bool:
     """Whether explicit matmuls beat ``F.scaled_dot_product_attention``.
 
-    Measured on CPU (torch 2.13, 2 threads; ``benchmark_official.py
-    --profile`` shows the split per network):
+    Measured on CPU (torch 2.13, 2 threads, AVX-512 with bfloat16 dot
+    products), in microbenchmarks per call and in whole networks at 224,
+    batch 8, with each path forced in turn in one process:
 
     * a mask that needs gradients (a learned position bias) sends SDPA to
       its unfused path, which also scans every row for fully masked keys;
-      the matmuls compute the same without that (~10 % faster);
-    * without gradients, without a mask and with at most
-      :data:`MATMUL_MAX_KEYS` keys (HAT-Net's tiles and pooled keys,
-      HVT/DHVT at 224), the fused kernel's blocking costs more than it
-      saves: matmuls are 20-40 % faster up to 128 keys, 0-10 % at 197;
-      from 256 keys SDPA is faster.
+      the matmuls compute the same without that (~10 % faster in float32;
+      ViL's bfloat16 training step takes 1.6x as long through SDPA);
+    * bfloat16 with gradients, up to :data:`BF16_TRAIN_MATMUL_MAX_KEYS`
+      keys: SDPA's backward on CPU makes a call 1.3-3.3x slower than the
+      matmuls, and a bfloat16 autocast training step of HAT-Net-T 1.4x,
+      HVT-Ti-1 1.3x and DHVT-T 1.2x; at 2048 keys and more SDPA is as fast
+      or faster and stores no attention map. Measured on a CPU with
+      bfloat16 dot products (AVX512-BF16); on one without them (bfloat16
+      matmuls emulated) it is unmeasured, and SDPA stays;
+    * without gradients and without a mask, up to :data:`MATMUL_MAX_KEYS`
+      keys (HAT-Net's tiles and pooled keys, HVT's pooled stages): the
+      matmuls are 25-35 % faster per call at 49-100 keys and HAT-Net-T's
+      forward 2-4 %; at HVT's and DHVT's 197-203 keys SDPA is faster
+      (DHVT-T's forward by 7-10 %).
 
-    With gradients SDPA is faster at every length measured (49-4096
-    keys: 1.2-1.7x).
+    Otherwise SDPA: in float32 with gradients it is as fast or faster
+    (1.0-2.0x per call at 49-3136 keys, whole training steps even) and
+    stores no attention map; float16 has no fast matmul on CPU (its
+    matmul path is 2-20x slower than SDPA).
 
-    Everything else, and every device other than CPU, takes SDPA.
+    Every device other than CPU takes SDPA.
     """
-    if query.device.type != 'cpu':
+    if query.device.type != 'cpu' or query.dtype == torch.float16:
         return False
-    grad = torch.is_grad_enabled()
-    if attn_mask is not None and attn_mask.requires_grad and grad:
-        return True
-    if grad and (query.requires_grad or key.requires_grad
-                 or value.requires_grad):
-        return False
+    grad = torch.is_grad_enabled() and (
+        query.requires_grad or key.requires_grad or value.requires_grad
+        or (attn_mask is not None and attn_mask.requires_grad))
+    if grad:
+        if attn_mask is not None and attn_mask.requires_grad:
+            return True
+        return (query.dtype == torch.bfloat16
+                and key.shape[-2] <= BF16_TRAIN_MATMUL_MAX_KEYS
+                and cpu_has_bf16_dot_products())
     return attn_mask is None and key.shape[-2] <= MATMUL_MAX_KEYS
 
 
