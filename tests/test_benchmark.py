@@ -109,3 +109,46 @@ def test_compile_options_are_checked_before_anything_runs(words, capsys):
                             'cpp.threads=2'])
     assert args.compile_options == {
         'force_layout_optimization': True, 'cpp.threads': 2}
+
+
+def test_profile_bounds_for_eager_and_compiled(monkeypatch, capsys):
+    """With --profile and --compile, the best ratio possible is printed for
+    the compiled code too: official eager time over the time compiled ours
+    spends in matmul/conv/attention."""
+    tool = _tool()
+
+    def timing(ms):
+        return dict(median_s=ms / 1e3, min_s=ms / 1e3)
+
+    def profile(share):
+        return dict(arithmetic=share, top=[('aten::gelu', 0.1)])
+
+    def fake_spawn(job, kind):
+        if kind == 'memory':
+            return dict(train_peak_mib=100., eval_peak_mib=50.)
+        result = dict(note='', params=10, outputs=[torch.zeros(2)],
+                      forward=timing(100.), train=timing(300.),
+                      forward_profile=profile(0.5),
+                      train_profile=profile(0.6))
+        if job['side'] == 'ours':
+            result.update(
+                forward=timing(80.), train=timing(250.),
+                compiled_forward=timing(50.), compiled_train=timing(200.),
+                compiled_forward_profile=profile(0.5),
+                compiled_train_profile=profile(0.6),
+                compile_forward_s=1., compile_train_s=2.)
+        return result
+
+    monkeypatch.setattr(tool, 'spawn', fake_spawn)
+    args = tool.parse_args(['hvt', '--official-repo', '/x', '--compile',
+                            '--profile', '--skip-flops'])
+    row = tool.run_pair(args, 'ti-1', (224, 224), rate=1e11)
+    out = capsys.readouterr().out
+    assert row['compiled_fwd_ratio'] == pytest.approx(2.)
+    assert 'ours compiled forward: 50% of the time' in out
+    # eager: 100 / (0.5 * 80), 300 / (0.6 * 250); compiled: 100 / (0.5 * 50),
+    # 300 / (0.6 * 200)
+    assert 'of ours took no time, forward: 2.50x' in out
+    assert 'of ours took no time, forward+backward: 2.00x' in out
+    assert 'of ours compiled took no time, forward: 4.00x' in out
+    assert 'of ours compiled took no time, forward+backward: 2.50x' in out
