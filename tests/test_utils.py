@@ -11,7 +11,7 @@ from vit_backbones.models.utils import (MultiheadSelfAttention,
                                         scaled_dot_product_attention,
                                         square_grid_side, use_matmul_path)
 from vit_backbones.models.utils.attention import (
-    BF16_TRAIN_MATMUL_MAX_KEYS, MATMUL_MAX_KEYS, cpu_has_bf16_dot_products)
+    BF16_MATMUL_MAX_KEYS, MATMUL_MAX_KEYS, cpu_has_bf16_dot_products)
 
 
 def _qkv(dtype=torch.float32):
@@ -59,10 +59,12 @@ def test_tracing_selects_matmul_path():
         ('float16 has no fast CPU matmul', 5, False, None, 'fp16', True),
         ('training', 5, False, 'qkv', 'fp32', True),
         ('learned bias needs gradients', 5, True, 'mask', 'fp32', False),
-        ('bfloat16 training', BF16_TRAIN_MATMUL_MAX_KEYS, True, 'qkv',
+        ('bfloat16 training', BF16_MATMUL_MAX_KEYS, True, 'qkv',
          'bf16', 'unless the CPU lacks bf16 dot products'),
-        ('bfloat16 training, long keys', BF16_TRAIN_MATMUL_MAX_KEYS + 1,
+        ('bfloat16 training, long keys', BF16_MATMUL_MAX_KEYS + 1,
          False, 'qkv', 'bf16', True),
+        ('bfloat16 inference', MATMUL_MAX_KEYS + 1, True, None, 'bf16',
+         'unless the CPU lacks bf16 dot products'),
     ])
 def test_cpu_dispatch_picks_the_kernel_and_both_agree(
         monkeypatch, case, keys, with_mask, grad, dtype, expect_sdpa):
@@ -107,8 +109,9 @@ def test_cpu_dispatch_picks_the_kernel_and_both_agree(
 
 
 def test_bf16_dispatch_needs_bf16_dot_products(monkeypatch):
-    """bfloat16 training takes the matmuls only where they were measured
-    faster: on a CPU with bfloat16 dot products."""
+    """bfloat16 takes the matmuls only where they were measured faster: on
+    a CPU with bfloat16 dot products; elsewhere the float32 rules apply
+    (here: SDPA for training)."""
     from vit_backbones.models.utils import attention
     q, k, v = (t.to(torch.bfloat16).requires_grad_() for t in _qkv())
     monkeypatch.setattr(attention, 'cpu_has_bf16_dot_products',

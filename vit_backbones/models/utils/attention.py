@@ -63,8 +63,8 @@ def use_matmul_path() -> bool:
 MATMUL_MAX_KEYS = 128
 
 #: Keys up to this length run as explicit matmuls on CPU in bfloat16
-#: training (autocast).
-BF16_TRAIN_MATMUL_MAX_KEYS = 1024
+#: (autocast), in training and inference.
+BF16_MATMUL_MAX_KEYS = 1024
 
 
 @functools.lru_cache(maxsize=None)
@@ -90,18 +90,20 @@ def prefer_matmul(query: torch.Tensor, key: torch.Tensor,
       its unfused path, which also scans every row for fully masked keys;
       the matmuls compute the same without that (~10 % faster in float32;
       ViL's bfloat16 training step takes 1.6x as long through SDPA);
-    * bfloat16 with gradients, up to :data:`BF16_TRAIN_MATMUL_MAX_KEYS`
-      keys: SDPA's backward on CPU makes a call 1.3-3.3x slower than the
-      matmuls, and a bfloat16 autocast training step of HAT-Net-T 1.4x,
-      HVT-Ti-1 1.3x and DHVT-T 1.2x; at 2048 keys and more SDPA is as fast
-      or faster and stores no attention map. Measured on a CPU with
-      bfloat16 dot products (AVX512-BF16); on one without them (bfloat16
-      matmuls emulated) it is unmeasured, and SDPA stays;
-    * without gradients and without a mask, up to :data:`MATMUL_MAX_KEYS`
-      keys (HAT-Net's tiles and pooled keys, HVT's pooled stages): the
-      matmuls are 25-35 % faster per call at 49-100 keys and HAT-Net-T's
-      forward 2-4 %; at HVT's and DHVT's 197-203 keys SDPA is faster
-      (DHVT-T's forward by 7-10 %).
+    * bfloat16, up to :data:`BF16_MATMUL_MAX_KEYS` keys, masked or not:
+      with gradients, SDPA's CPU backward makes a call 1.3-3.3x slower
+      than the matmuls, and a bfloat16 autocast training step of
+      HAT-Net-T 1.4x, HVT-Ti-1 1.3x and DHVT-T 1.2x as slow; without,
+      the forward of DHVT-T/S and HVT-Ti-1/S-1 is 6-14 % slower through
+      SDPA. At 2048 keys and more SDPA is as fast or faster, and in
+      training stores no attention map. Measured on a CPU with bfloat16
+      dot products (AVX512-BF16); where bfloat16 matmuls are emulated it
+      is unmeasured, and the float32 rules apply;
+    * float32 without gradients and without a mask, up to
+      :data:`MATMUL_MAX_KEYS` keys (HAT-Net's tiles and pooled keys, HVT's
+      pooled stages): the matmuls are 25-35 % faster per call at 49-100
+      keys and HAT-Net-T's forward 2-4 %; at HVT's and DHVT's 197-203
+      keys SDPA is faster (DHVT-T's forward by 7-10 %).
 
     Otherwise SDPA: in float32 with gradients it is as fast or faster
     (1.0-2.0x per call at 49-3136 keys, whole training steps even) and
@@ -115,12 +117,12 @@ def prefer_matmul(query: torch.Tensor, key: torch.Tensor,
     grad = torch.is_grad_enabled() and (
         query.requires_grad or key.requires_grad or value.requires_grad
         or (attn_mask is not None and attn_mask.requires_grad))
+    if grad and attn_mask is not None and attn_mask.requires_grad:
+        return True
+    if query.dtype == torch.bfloat16 and cpu_has_bf16_dot_products():
+        return key.shape[-2] <= BF16_MATMUL_MAX_KEYS
     if grad:
-        if attn_mask is not None and attn_mask.requires_grad:
-            return True
-        return (query.dtype == torch.bfloat16
-                and key.shape[-2] <= BF16_TRAIN_MATMUL_MAX_KEYS
-                and cpu_has_bf16_dot_products())
+        return False
     return attn_mask is None and key.shape[-2] <= MATMUL_MAX_KEYS
 
 
