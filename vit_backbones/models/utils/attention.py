@@ -59,7 +59,8 @@ def use_matmul_path() -> bool:
     return torch.jit.is_tracing()
 
 
-#: Keys up to this length run as explicit matmuls on CPU in inference.
+#: Keys up to this length run as explicit matmuls on CPU in float32
+#: inference (and in bfloat16 where the CPU has no bfloat16 dot products).
 MATMUL_MAX_KEYS = 128
 
 #: Keys up to this length run as explicit matmuls on CPU in bfloat16
@@ -114,11 +115,11 @@ def prefer_matmul(query: torch.Tensor, key: torch.Tensor,
     """
     if query.device.type != 'cpu' or query.dtype == torch.float16:
         return False
-    grad = torch.is_grad_enabled() and (
-        query.requires_grad or key.requires_grad or value.requires_grad
-        or (attn_mask is not None and attn_mask.requires_grad))
-    if grad and attn_mask is not None and attn_mask.requires_grad:
+    grad_enabled = torch.is_grad_enabled()
+    if grad_enabled and attn_mask is not None and attn_mask.requires_grad:
         return True
+    grad = grad_enabled and (
+        query.requires_grad or key.requires_grad or value.requires_grad)
     if query.dtype == torch.bfloat16 and cpu_has_bf16_dot_products():
         return key.shape[-2] <= BF16_MATMUL_MAX_KEYS
     if grad:
