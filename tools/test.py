@@ -108,6 +108,9 @@ def main(argv=None):
                              'test_evaluator.format_only=True.')
         runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
     metrics = runner.test()
+    # The runner holds the process group (through DDP) until it is freed;
+    # see close_process_group.
+    del runner
     close_process_group()
     return metrics
 

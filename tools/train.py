@@ -131,6 +131,9 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
     runner.train()
+    # The runner holds the process group (through DDP) until it is freed;
+    # see close_process_group.
+    del runner
     close_process_group()
 
 

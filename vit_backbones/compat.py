@@ -76,15 +76,37 @@ def _distribution_installed(name: str) -> bool:
 def close_process_group() -> None:
     """Destroy the default process group of a distributed run, if any.
 
-    A process that exits with its gloo process group alive can abort in the
-    interpreter's teardown ("terminate called without an active
-    exception", SIGABRT) after its work is done; the tools close it
-    before they return.
+    Call it after the last reference to the runner is dropped (``del
+    runner``). A gloo process group that is still alive when the interpreter
+    shuts down can abort the process after its work is done (SIGABRT,
+    "terminate called without an active exception"): a gloo worker thread
+    frees a finished collective whose tensors need the GIL, which a
+    finalizing interpreter no longer hands out. ``destroy_process_group``
+    only drops the group from torch's tables; the group itself lives on as
+    long as the DDP wrapper holds it, and mmengine's runner holds that in
+    reference cycles. So the cycles are collected first: the group is then
+    freed here, and its threads are joined while Python still runs.
+
+    Warns when something still holds the group after it was destroyed.
     """
+    import gc
+    import warnings
+    import weakref
+
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()
+    dist.barrier()
+    group = weakref.ref(dist.group.WORLD)
+    dist.destroy_process_group()
+    if group() is not None:
+        warnings.warn(
+            'the default process group is still referenced after it was '
+            'destroyed (by a DDP-wrapped model that is still alive?); with '
+            'the gloo backend the process may abort at exit',
+            RuntimeWarning,
+            stacklevel=2)
 
 
 def prepare_cfg_for_launcher(cfg, launcher: str) -> None:
