@@ -16,7 +16,9 @@ What and why:
   ``device_ids=[LOCAL_RANK]`` to DDP, both of which fail for CPU modules.
   :func:`prepare_cfg_for_launcher` initialises the ``gloo`` process group
   itself (mmengine then skips ``init_dist``) and sets ``device_ids=None`` in
-  ``model_wrapper_cfg``.
+  ``model_wrapper_cfg``. At the end, :func:`close_process_group` frees the
+  group while Python still runs: a gloo group alive at interpreter shutdown
+  can abort the process after its work is done.
 * The maintained ``onedl-*`` forks keep the import names (``mmseg``) but not
   the distribution names (``onedl-mmsegmentation``). mmengine resolves a
   ``mmseg::`` config base through the distribution name it has on file
