@@ -119,7 +119,7 @@ def close():
         close_process_group()
     return [str(w.message) for w in caught]
 
-def report(case, runner):
+def report(case):
     running = threads() - baseline
     warned = close()
     print(json.dumps(dict(case=case, running=running, warned=warned,
@@ -127,12 +127,12 @@ def report(case, runner):
 
 baseline = threads()
 runner = start(sys.argv[1])
-report('held', runner)
+report('held')  # the model is still held by runner
 del runner
 gc.collect()
 runner = start(sys.argv[2])
 del runner
-report('dropped', None)
+report('dropped')
 """
 
 
