@@ -1,5 +1,3 @@
 _base_ = './hat-net-tiny_8xb128_in1k.py'
 
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
 model = dict(backbone=dict(arch='large'), head=dict(in_channels=640))

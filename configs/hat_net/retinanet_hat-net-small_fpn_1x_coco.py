@@ -1,7 +1,5 @@
 _base_ = './retinanet_hat-net-tiny_fpn_1x_coco.py'
 
-custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
-
 # tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Small.pth <this path>
 checkpoint_file = 'work_dirs/hat-net-small_3rdparty_in1k.pth'
 

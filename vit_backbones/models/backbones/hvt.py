@@ -269,7 +269,6 @@ class HVT(VitBackbone):
                             pool_mode='2d')),
     }
     essential_keys = ('embed_dims', 'num_layers', 'num_heads', 'patch_size')
-    essential_keys = ('embed_dims', 'num_layers', 'num_heads', 'patch_size')
     OUT_TYPES = ('avg_featmap', 'featmap')
 
     def __init__(self,
