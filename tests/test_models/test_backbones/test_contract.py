@@ -164,6 +164,99 @@ def test_forward_stops_after_the_last_output(net):
     assert all(p.grad is None for p in net.last_block(model).parameters())
 
 
+def _plain_featmaps(net, **kwargs):
+    """The dense layout without a pyramid and output norms: one map per
+    unit, as the units compute it."""
+    dense = {k: v for k, v in net.dense.items() if k != 'pyramid_scales'}
+    dense.update(out_type='featmap', out_norm_cfg=None, **kwargs)
+    return net.build(**dense)
+
+
+@parametrize_networks
+def test_outputs_come_in_the_order_of_out_indices(net):
+    """One rule for all four: the tuple follows ``out_indices`` as given
+    (not sorted); the same units give the same maps in either order."""
+    x = torch.rand(1, 3, 70, 45)
+    forward = randomize(_plain_featmaps(net, out_indices=(1, 3))).eval()
+    backward = _plain_featmaps(net, out_indices=(3, 1)).eval()
+    backward.load_state_dict(forward.state_dict())
+    assert backward.out_indices == [3, 1]
+    assert list(backward.out_channels) == [
+        forward.out_channels[1], forward.out_channels[0]]
+    with torch.no_grad():
+        a, b = forward(x), backward(x)
+    torch.testing.assert_close(b[0], a[1])
+    torch.testing.assert_close(b[1], a[0])
+    with pytest.raises(ValueError, match='duplicates'):
+        _plain_featmaps(net, out_indices=(1, 1))
+
+
+@parametrize_networks
+def test_a_forward_hook_on_every_unit_fires(net):
+    """Every module ``out_indices`` counts (blocks of HVT/DHVT, stages of
+    ViL/HAT-Net) runs as a module, so hooks on it fire (Grad-CAM's
+    ``--target-layers backbone.stages.3``); a stage's hook sees the map the
+    backbone outputs for that stage."""
+    model = randomize(_plain_featmaps(net, out_indices=(0, 1, 2, 3))).eval()
+    seen = {}
+    for i, unit in enumerate(model.units):
+        unit.register_forward_hook(
+            lambda m, args, out, i=i: seen.__setitem__(i, out))
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 70, 45))
+    assert sorted(seen) == list(range(len(model.units)))
+    if model.UNITS == 'stages':
+        for i, out in enumerate(outs):
+            torch.testing.assert_close(seen[i], out)
+
+
+@parametrize_networks
+def test_num_extra_tokens_counts_the_tokens_before_the_patches(net):
+    """What mmpretrain's Grad-CAM drops from a token sequence: the last
+    block's sequence holds ``num_extra_tokens`` tokens before the patch
+    tokens of the last map (HAT-Net works on maps: 0)."""
+    model = net.build(out_type='featmap').eval()
+    assert isinstance(model.num_extra_tokens, int)
+    seen = []
+    last_block = net.last_block(model)
+    last_block.register_forward_hook(lambda m, args, out: seen.append(out))
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 64))[-1]
+    sequence = seen[0]
+    if sequence.dim() == 4:
+        assert model.num_extra_tokens == 0
+        return
+    if isinstance(model, HVT) and model.pool_mode == '1d':
+        positions = model.pools[-1].resolution  # the pooled sequence
+    else:
+        positions = out.shape[-2] * out.shape[-1]
+    assert sequence.shape[1] - model.num_extra_tokens == positions
+
+
+@parametrize_networks
+def test_frozen_stages_are_frozen_at_construction(net):
+    """Before ``train()`` is called: an optimizer or a DDP wrapper built
+    right after the constructor sees the frozen parameters as frozen."""
+    model = net.build_dense(frozen_stages=1)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen
+    model.train()
+    assert frozen == {
+        n for n, p in model.named_parameters() if not p.requires_grad}
+
+
+def test_with_cp_reaches_the_stages():
+    """Stages run their blocks themselves; the backbone's ``with_cp`` is
+    theirs, also when it is set after construction."""
+    for name in ('vil', 'hat_net'):
+        model = NETWORKS[name].build_dense()
+        assert not any(stage.with_cp for stage in model.stages)
+        model.with_cp = True
+        assert all(stage.with_cp for stage in model.stages)
+        assert all(stage.with_cp for stage in
+                   NETWORKS[name].build_dense(with_cp=True).stages)
+
+
 @parametrize_networks
 def test_batch_independence_in_eval(net):
     """In eval mode a sample's outputs do not depend on the batch."""

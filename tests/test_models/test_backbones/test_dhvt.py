@@ -79,7 +79,7 @@ def test_arch_errors():
         DHVT({**TINY, 'num_heads': 3})
     with pytest.raises(ValueError, match='out_type'):
         DHVT(TINY, out_type='cls')
-    with pytest.raises(ValueError, match='one scale per'):
+    with pytest.raises(ValueError, match='one entry per'):
         DHVT(TINY, out_type='featmap', out_indices=(1, 3),
              pyramid_scales=(2, 1, 0.5))
     with pytest.raises(ValueError, match="out_type='featmap'"):

@@ -2,9 +2,13 @@
 contract (``docs/backbone_contract.md``).
 
 :class:`VitBackbone` holds the behaviour that must be the same in every
-network: the init order, ``frozen_stages``, ``norm_eval``, gradient
-checkpointing, ``out_type`` and the per-output norms. The helpers
-:func:`resolve_arch`, :func:`normalize_indices` and
+network: the forward pass (stem, then the units that ``out_indices`` counts
+up to the last requested one, then the outputs in the order asked for),
+the init order, ``frozen_stages``, ``norm_eval``, gradient checkpointing,
+``out_type``, the per-output norms and the simple feature pyramid.
+:class:`VitStage` is the base of a hierarchical network's stage, which runs
+its own blocks so that a hook on ``backbone.stages[i]`` sees stage ``i``.
+The helpers :func:`resolve_arch`, :func:`normalize_indices` and
 :func:`renamed_argument` parse the constructor arguments the same way
 everywhere.
 """
@@ -17,10 +21,13 @@ from typing import (Callable, Iterable, List, Optional, Sequence, Tuple,
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.utils import build_norm_layer
+
+from ..utils import SimpleFeaturePyramid, check_input
 
 # Old ``out_type`` names, kept working with a warning.
 _OUT_TYPE_ALIASES = {'avg_token': 'avg_featmap'}
@@ -123,6 +130,55 @@ def _keep_batchnorm_stats(module: nn.Module):
                 m.num_batches_tracked.copy_(count)
 
 
+def checkpoint_block(block: nn.Module, *args, enabled: bool = True):
+    """``block(*args)``, through ``torch.utils.checkpoint`` (non-reentrant)
+    when ``enabled`` and gradients are on.
+
+    A block with BatchNorm layers gets its running statistics restored
+    after the recomputation, so they are updated once per step.
+    """
+    if not (enabled and torch.is_grad_enabled()):
+        return block(*args)
+    has_bn = any(
+        isinstance(m, _BatchNorm) and m.track_running_stats
+        for m in block.modules())
+    if has_bn:
+
+        def context_fn():
+            return nullcontext(), _keep_batchnorm_stats(block)
+    else:
+        context_fn = cp.noop_context_fn
+    return cp.checkpoint(
+        block, *args, use_reentrant=False, context_fn=context_fn)
+
+
+class VitStage(BaseModule):
+    """Base of a stage of a hierarchical backbone (ViL, HAT-Net).
+
+    A stage is a module that runs itself: ``backbone.stages[i](x)`` maps the
+    previous stage's ``(B, C, H, W)`` map to this stage's, so forward hooks
+    on it (Grad-CAM's ``--target-layers backbone.stages.3``, feature
+    extractors) see what the backbone outputs for ``out_indices=i`` before
+    the output norm. Subclasses run their blocks through :meth:`run_block`,
+    which applies the backbone's ``with_cp``.
+
+    Args:
+        with_cp (bool): Gradient checkpointing per block. The backbone keeps
+            it in step with its own ``with_cp``. Defaults to False.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self, with_cp: bool = False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
+
+    def run_block(self, block: nn.Module, *args):
+        """``block(*args)``, checkpointed while ``with_cp`` is set and the
+        stage trains."""
+        return checkpoint_block(
+            block, *args, enabled=self.with_cp and self.training)
+
+
 class VitBackbone(BaseBackbone):
     """Base of the four backbones.
 
@@ -142,6 +198,22 @@ class VitBackbone(BaseBackbone):
     * ``out_type`` (:attr:`OUT_TYPES` lists what a network supports) and
       the per-output norms ``norm{i}`` of ``out_norm_cfg``
       (:meth:`add_out_norms`).
+    * ``out_indices`` (:meth:`set_outputs`): the outputs come in the order
+      given, an index may repeat only where ``pyramid_scales`` tells the
+      copies apart, and the units after the last requested one do not run.
+    * :meth:`forward`: the stem (:meth:`forward_stem`), the units up to the
+      last requested output (:meth:`forward_unit`), each requested output
+      taken once (:meth:`format_output`), then the simple feature pyramid
+      (``pyramid_scales``) where the network has one. The units are the
+      modules ``out_indices`` counts, :attr:`units`: blocks (HVT, DHVT,
+      ``layers``) or stages (ViL, HAT-Net, ``stages``); each runs as a
+      module, so a forward hook on ``backbone.layers[i]`` or
+      ``backbone.stages[i]`` fires.
+
+    Subclasses build their layers, call :meth:`set_outputs` (and
+    :meth:`add_out_norms`, :meth:`add_pyramid`) and end their constructor
+    with ``self._freeze_stages()``, so that frozen parameters are frozen
+    before an optimizer or a DDP wrapper sees them.
 
     Args:
         num_stages (int): The largest valid ``frozen_stages``.
@@ -155,6 +227,13 @@ class VitBackbone(BaseBackbone):
     """
     #: The ``out_type`` values a network supports.
     OUT_TYPES: Tuple[str, ...] = ('featmap', 'avg_featmap')
+    #: The attribute holding the modules ``out_indices`` counts.
+    UNITS: str = 'stages'
+    #: Tokens before the patch tokens in the sequences of the last blocks
+    #: (a class token, global tokens); 0 where there are none. mmpretrain's
+    #: Grad-CAM (``vis_cam.py``) reads it to drop them and otherwise
+    #: assumes 1.
+    num_extra_tokens: int = 0
 
     def __init__(self,
                  num_stages: int,
@@ -170,9 +249,29 @@ class VitBackbone(BaseBackbone):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        self.pyramid = None
+        self.pyramid_scales = None
         # Layers a classification checkpoint does not have (output norms,
         # pyramid): the only keys a Pretrained load may leave missing.
         self._new_layers: List[str] = ['pyramid']
+
+    @property
+    def with_cp(self) -> bool:
+        """Gradient checkpointing per block; setting it sets it in every
+        stage too."""
+        return self._with_cp
+
+    @with_cp.setter
+    def with_cp(self, enabled: bool) -> None:
+        self._with_cp = enabled
+        for module in self.modules():
+            if isinstance(module, VitStage):
+                module.with_cp = enabled
+
+    @property
+    def units(self) -> nn.ModuleList:
+        """The modules ``out_indices`` counts (blocks or stages)."""
+        return getattr(self, self.UNITS)
 
     # ------------------------------------------------------------------
     # Outputs
@@ -192,6 +291,46 @@ class VitBackbone(BaseBackbone):
                              f'{self.OUT_TYPES}, got {out_type!r}.')
         return out_type
 
+    def set_outputs(self,
+                    out_indices: Union[int, Sequence[int]],
+                    num_units: int,
+                    pyramid_scales: Optional[Sequence[float]] = None
+                    ) -> None:
+        """Check and set ``out_indices`` (and ``pyramid_scales``).
+
+        The outputs come in the order of ``out_indices`` (negative entries
+        count from the end). An index may repeat only when
+        ``pyramid_scales``, one factor per entry, tells the copies apart
+        (2-D HVT takes two scales of one block); a pyramid needs
+        ``out_type='featmap'``. Call it after :meth:`resolve_out_type`.
+        """
+        indices = normalize_indices(
+            out_indices, num_units, sort=False, unique=False)
+        keys = indices
+        if pyramid_scales is not None:
+            if self.out_type != 'featmap':
+                raise ValueError("pyramid_scales needs out_type='featmap'.")
+            pyramid_scales = tuple(pyramid_scales)
+            if len(pyramid_scales) != len(indices):
+                raise ValueError(
+                    f'pyramid_scales {pyramid_scales} needs one entry per '
+                    f'out_indices entry {tuple(indices)}.')
+            keys = list(zip(indices, pyramid_scales))
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f'out_indices {tuple(indices)} has duplicates' +
+                (' that pyramid_scales does not tell apart.'
+                 if pyramid_scales is not None else '.'))
+        self.out_indices = indices
+        self.pyramid_scales = pyramid_scales
+
+    def add_pyramid(self, channels: int, norm_cfg: dict) -> None:
+        """Build the :class:`SimpleFeaturePyramid` of ``pyramid_scales``
+        (nothing when there are none)."""
+        if self.pyramid_scales is not None:
+            self.pyramid = SimpleFeaturePyramid(
+                channels, self.pyramid_scales, norm_cfg=norm_cfg)
+
     def add_out_norms(self, out_norm_cfg: Optional[dict],
                       channels: Sequence[Tuple[int, int]]) -> None:
         """Add a norm ``norm{i}`` of ``c`` channels for each ``(i, c)`` of
@@ -208,6 +347,46 @@ class VitBackbone(BaseBackbone):
         """``norm{index}(x)``, or ``x`` where that output has no norm."""
         norm = getattr(self, f'norm{index}', None)
         return x if norm is None else norm(x)
+
+    # ------------------------------------------------------------------
+    # Forward
+    # ------------------------------------------------------------------
+    def forward_stem(self, x: torch.Tensor):
+        """The checked image -> the state the first unit takes."""
+        raise NotImplementedError
+
+    def forward_unit(self, index: int, state):
+        """Run unit ``index`` (a module of :attr:`units`) on ``state``."""
+        raise NotImplementedError
+
+    def format_output(self, index: int, state) -> torch.Tensor:
+        """Output ``index`` (per ``out_type``, with ``norm{index}``) from
+        the state after unit ``index``."""
+        raise NotImplementedError
+
+    def unit_stride(self, index: int) -> int:
+        """The stride of unit ``index``'s map (pyramid networks)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Stem, units ``0 .. max(out_indices)``, then one tensor per
+        ``out_indices`` entry, in that order (rescaled by the pyramid where
+        there is one)."""
+        check_input(x, self.in_channels, self.min_size, type(self).__name__)
+        image_size = x.shape[-2:]
+        state = self.forward_stem(x)
+        wanted = set(self.out_indices)
+        feats = {}
+        for index in range(max(wanted) + 1):
+            state = self.forward_unit(index, state)
+            if index in wanted:
+                feats[index] = self.format_output(index, state)
+        outs = [feats[index] for index in self.out_indices]
+        if self.pyramid is not None:
+            outs = self.pyramid(
+                outs, image_size,
+                [self.unit_stride(index) for index in self.out_indices])
+        return tuple(outs)
 
     # ------------------------------------------------------------------
     # Weights
@@ -330,16 +509,5 @@ class VitBackbone(BaseBackbone):
     def checkpointed(self, block: nn.Module, *args):
         """Call ``block(*args)``, through ``torch.utils.checkpoint`` when
         ``with_cp`` is set, the model trains and gradients are enabled."""
-        if not (self.with_cp and self.training and torch.is_grad_enabled()):
-            return block(*args)
-        has_bn = any(
-            isinstance(m, _BatchNorm) and m.track_running_stats
-            for m in block.modules())
-        if has_bn:
-
-            def context_fn():
-                return nullcontext(), _keep_batchnorm_stats(block)
-        else:
-            context_fn = cp.noop_context_fn
-        return cp.checkpoint(
-            block, *args, use_reentrant=False, context_fn=context_fn)
+        return checkpoint_block(
+            block, *args, enabled=self.with_cp and self.training)

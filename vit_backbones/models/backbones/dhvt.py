@@ -13,9 +13,8 @@ from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (MultiheadSelfAttention, SimpleFeaturePyramid,
-                     check_input)
-from .base import VitBackbone, normalize_indices, resolve_arch
+from ..utils import MultiheadSelfAttention
+from .base import VitBackbone, resolve_arch
 
 
 class Affine(nn.Module):
@@ -275,7 +274,8 @@ class DHVT(VitBackbone):
             and ``se_ratio`` (4). Defaults to 'tiny-in1k-p16'.
         in_channels (int): The input channels. Defaults to 3.
         out_indices (int | Sequence[int]): The blocks whose outputs are
-            returned. Defaults to -1.
+            returned, in this order; an entry may repeat when
+            ``pyramid_scales`` tells the copies apart. Defaults to -1.
         out_type (str): ``'cls_token'`` (the ``(B, C)`` class token),
             ``'featmap'`` (the patch-token maps) or ``'avg_featmap'`` (their
             mean). Defaults to 'cls_token'.
@@ -352,6 +352,8 @@ class DHVT(VitBackbone):
     }
     essential_keys = {'embed_dims', 'num_layers', 'num_heads', 'patch_size'}
     OUT_TYPES = ('cls_token', 'featmap', 'avg_featmap')
+    UNITS = 'layers'
+    num_extra_tokens = 1  # the class token
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny-in1k-p16',
@@ -393,17 +395,7 @@ class DHVT(VitBackbone):
         self.min_size = (self.patch_size, self.patch_size)
 
         self.out_type = self.resolve_out_type(out_type)
-        self.out_indices = normalize_indices(out_indices, num_layers)
-        if pyramid_scales is not None:
-            if out_type != 'featmap':
-                raise ValueError(
-                    "pyramid_scales needs out_type='featmap'.")
-            if len(pyramid_scales) != len(self.out_indices):
-                raise ValueError(
-                    f'pyramid_scales {tuple(pyramid_scales)} must have one '
-                    f'scale per out_indices entry {self.out_indices}.')
-        self.pyramid_scales = (
-            tuple(pyramid_scales) if pyramid_scales is not None else None)
+        self.set_outputs(out_indices, num_layers, pyramid_scales)
 
         self.patch_embed = SOPE(in_channels, self.embed_dims, self.patch_size,
                                 stem_norm_cfg or norm_cfg)
@@ -431,15 +423,10 @@ class DHVT(VitBackbone):
         if final_norm:
             self.ln1 = build_norm_layer(layer_norm_cfg, self.embed_dims)
         self.add_out_norms(out_norm_cfg, [
-            (i, self.embed_dims) for i in self.out_indices
+            (i, self.embed_dims) for i in sorted(set(self.out_indices))
             if not (i == num_layers - 1 and final_norm)
         ])
-        self.pyramid = None
-        if self.pyramid_scales is not None:
-            self.pyramid = SimpleFeaturePyramid(
-                self.embed_dims,
-                self.pyramid_scales,
-                norm_cfg=pyramid_norm_cfg)
+        self.add_pyramid(self.embed_dims, pyramid_norm_cfg)
         self.num_features = [self.embed_dims] * len(self.out_indices)
         self.out_channels = self.num_features
         self._freeze_stages()
@@ -465,26 +452,26 @@ class DHVT(VitBackbone):
         self.init_linears_and_norms((nn.LayerNorm, _BatchNorm), head_embed)
 
     # --------------------------------------------------------------- forward
-    def forward(self, x: torch.Tensor) -> tuple:
-        check_input(x, self.in_channels, self.min_size, 'DHVT')
-        image_size = x.shape[-2:]
+    def forward_stem(self, x: torch.Tensor):
+        """SOPE tokens behind the class token; the state is ``(tokens,
+        token grid)``."""
         x, hw = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        outs = []
-        last = self.num_layers - 1
-        for i, layer in enumerate(self.layers[:self.out_indices[-1] + 1]):
-            x = self.checkpointed(layer, x, hw)
-            if i == last and self.final_norm:
-                x = self.ln1(x)
-            if i in self.out_indices:
-                outs.append(self._format_output(x, i, hw))
-        if self.pyramid is not None:
-            outs = self.pyramid(outs, image_size,
-                                [self.patch_size] * len(outs))
-        return tuple(outs)
+        return x, hw
 
-    def _format_output(self, x: torch.Tensor, index: int,
-                       hw: Tuple[int, int]) -> torch.Tensor:
+    def forward_unit(self, index: int, state):
+        """Block ``index``, with the final norm after the last."""
+        x, hw = state
+        x = self.checkpointed(self.layers[index], x, hw)
+        if index == self.num_layers - 1 and self.final_norm:
+            x = self.ln1(x)
+        return x, hw
+
+    def unit_stride(self, index: int) -> int:
+        return self.patch_size
+
+    def format_output(self, index: int, state) -> torch.Tensor:
+        x, hw = state
         if self.out_type == 'cls_token':
             return self.out_norm(index, x[:, 0])
         tokens = self.out_norm(index, x[:, 1:])

@@ -19,9 +19,9 @@ from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
 from ..utils.attention import bool_mask_to_bias, scaled_dot_product_attention
-from ..utils.shape import (ceil_div, check_input, contiguous_if_symbolic,
-                           crop, is_symbolic, pool2d_ceil, shape_cache)
-from .base import VitBackbone, normalize_indices, resolve_arch
+from ..utils.shape import (ceil_div, contiguous_if_symbolic, crop,
+                           is_symbolic, pool2d_ceil, shape_cache)
+from .base import VitBackbone, VitStage, resolve_arch
 
 _GN = dict(type='GN', num_groups=1, eps=1e-6)
 
@@ -328,17 +328,34 @@ class HATNetDownsample(BaseModule):
         return self.norm(self.conv(x))
 
 
-class HATNetStage(BaseModule):
+class HATNetStage(VitStage):
     """One stage: the downsampling layer that leads into it (``None`` for
-    the first stage) and its blocks."""
+    the first stage), then its blocks.
+
+    Args:
+        blocks (Sequence[HATNetBlock]): The blocks.
+        downsample (HATNetDownsample, optional): The layer leading into the
+            stage. Defaults to None.
+        with_cp (bool): Gradient checkpointing per block.
+            Defaults to False.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
 
     def __init__(self,
                  blocks: Sequence[HATNetBlock],
                  downsample: Optional[HATNetDownsample] = None,
+                 with_cp: bool = False,
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         self.downsample = downsample
         self.blocks = ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.downsample is not None:
+            x = self.downsample(x)
+        for block in self.blocks:
+            x = self.run_block(block, x)
+        return x
 
 
 @MODELS.register_module()
@@ -381,8 +398,8 @@ class HATNet(VitBackbone):
             ``(8, 8, 8, 1)``).
         ds_ratios (Sequence[int]): :math:`G_2` per stage.
             Defaults to ``(8, 4, 2, 1)`` (dense tasks: ``(16, 8, 4, 1)``).
-        out_indices (int | Sequence[int]): The stages to output.
-            Defaults to ``(3, )``.
+        out_indices (int | Sequence[int]): The stages to output, in this
+            order. Defaults to ``(3, )``.
         out_type (str): ``'featmap'`` or ``'avg_featmap'``.
             Defaults to 'featmap'.
         drop_rate (float): ``Dropout2d`` rate inside the blocks.
@@ -500,8 +517,8 @@ class HATNet(VitBackbone):
             raise ValueError(f'HATNet embed_dims {self.embed_dims} must be '
                              f'multiples of head_dim {self.head_dim}.')
         self.in_channels = in_channels
-        self.out_indices = normalize_indices(out_indices, self.num_stages)
         self.out_type = self.resolve_out_type(out_type)
+        self.set_outputs(out_indices, self.num_stages)
         self.num_features = [self.embed_dims[i] for i in self.out_indices]
         self.out_channels = self.num_features
 
@@ -543,10 +560,11 @@ class HATNet(VitBackbone):
             if i > 0:
                 downsample = HATNetDownsample(self.embed_dims[i - 1],
                                               self.embed_dims[i], norm_cfg)
-            self.stages.append(HATNetStage(blocks, downsample))
+            self.stages.append(HATNetStage(blocks, downsample, with_cp))
 
-        self.add_out_norms(out_norm_cfg,
-                           [(i, self.embed_dims[i]) for i in self.out_indices])
+        self.add_out_norms(
+            out_norm_cfg,
+            [(i, self.embed_dims[i]) for i in sorted(self.out_indices)])
         self._freeze_stages()
 
     def init_official_weights(self):
@@ -566,30 +584,26 @@ class HATNet(VitBackbone):
             getattr(self, f'norm{stage - 1}', None)
         ]
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        check_input(x, self.in_channels, self.min_size, 'HATNet')
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         # The network runs on channels-last maps: its 1x1 and depth-wise
-        # convs are 1.5-5x faster on CPU in that layout than on NCHW ones
-        # (oneDNN reorders NCHW maps on every call), the attention reads
-        # its heads from it without copies, and GroupNorm has a kernel for
-        # it. The outputs are channels-last strided (B, C, H, W) tensors.
-        # Not under export: a graph has no memory layout, and the layout
-        # checks would guard symbolic sizes against 1.
+        # convs are faster on CPU in that layout than on NCHW ones (oneDNN
+        # reorders NCHW maps on every call), the attention reads its heads
+        # from it without copies, and GroupNorm has a kernel for it. The
+        # outputs are channels-last strided (B, C, H, W) tensors. Not under
+        # export: a graph has no memory layout, and the layout checks would
+        # guard symbolic sizes against 1.
         if not is_symbolic(*x.shape[2:]):
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
-            if stage.downsample is not None:
-                x = stage.downsample(x)
-            for block in stage.blocks:
-                x = self.checkpointed(block, x)
-            if i in self.out_indices:
-                out = self.out_norm(i, x)
-                if self.out_type == 'avg_featmap':
-                    out = out.mean(dim=(2, 3))
-                outs.append(out)
-        return tuple(outs)
+        return self.patch_embed(x)
+
+    def forward_unit(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        return self.stages[index](x)
+
+    def format_output(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        out = self.out_norm(index, x)
+        if self.out_type == 'avg_featmap':
+            out = out.mean(dim=(2, 3))
+        return out
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Layer depth of a parameter, for layer-wise lr decay.

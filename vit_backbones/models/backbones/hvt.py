@@ -5,7 +5,7 @@ Official code: https://github.com/MonashAI/HVT (the model is written from
 it; no code of it is used here).
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -18,12 +18,11 @@ from mmpretrain.models.utils import (build_norm_layer, resize_pos_embed,
                                      to_2tuple)
 from mmpretrain.registry import MODELS
 
-from ..utils import (MultiheadSelfAttention, SimpleFeaturePyramid,
-                     check_input, is_symbolic, make_patch_embed_exportable,
+from ..utils import (MultiheadSelfAttention, is_symbolic,
+                     make_patch_embed_exportable,
                      resize_pos_embed_1d, resize_pos_embed_2d,
                      square_grid_side)
-from .base import (VitBackbone, normalize_indices, renamed_argument,
-                   resolve_arch)
+from .base import VitBackbone, renamed_argument, resolve_arch
 
 __all__ = ['HVT', 'HVTBlock', 'HVTPooling']
 
@@ -270,6 +269,8 @@ class HVT(VitBackbone):
     }
     essential_keys = ('embed_dims', 'num_layers', 'num_heads', 'patch_size')
     OUT_TYPES = ('avg_featmap', 'featmap')
+    UNITS = 'layers'
+    num_extra_tokens = 0  # no class token
 
     def __init__(self,
                  arch: Union[str, dict] = 's-1',
@@ -324,8 +325,7 @@ class HVT(VitBackbone):
             init_cfg=init_cfg)
 
         self.out_type = self.resolve_out_type(out_type)
-        self.out_indices, self.pyramid_scales = self._parse_outputs(
-            out_indices, pyramid_scales, self.out_type, self.num_layers)
+        self.set_outputs(out_indices, self.num_layers, pyramid_scales)
         self.in_channels = in_channels
         self.pool_kernel_size = pool_kernel_size
         self.interpolate_mode = interpolate_mode
@@ -392,11 +392,7 @@ class HVT(VitBackbone):
             if not (i == self.num_layers - 1 and final_norm)
         ])
 
-        self.pyramid = None
-        if self.pyramid_scales is not None:
-            self.pyramid = SimpleFeaturePyramid(
-                self.embed_dims, self.pyramid_scales,
-                norm_cfg=pyramid_norm_cfg)
+        self.add_pyramid(self.embed_dims, pyramid_norm_cfg)
 
         self.min_size, self.min_tokens = self._minimum_input()
         self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
@@ -432,28 +428,7 @@ class HVT(VitBackbone):
                 'pool after the last block would feed only the token mean.')
         return blocks
 
-    @staticmethod
-    def _parse_outputs(out_indices, pyramid_scales, out_type, num_layers):
-        indices = normalize_indices(
-            out_indices, num_layers, sort=False, unique=False)
-        if pyramid_scales is not None:
-            if out_type != 'featmap':
-                raise ValueError("pyramid_scales needs out_type='featmap'.")
-            pyramid_scales = tuple(pyramid_scales)
-            if len(pyramid_scales) != len(indices):
-                raise ValueError(
-                    f'pyramid_scales {pyramid_scales} needs one entry per '
-                    f'out_indices entry {tuple(indices)}.')
-            keys = list(zip(indices, pyramid_scales))
-        else:
-            keys = indices
-        if len(set(keys)) != len(keys):
-            raise ValueError(
-                f'out_indices {tuple(indices)} has duplicates that '
-                'pyramid_scales does not tell apart.')
-        return indices, pyramid_scales
-
-    def block_stride(self, block: int) -> int:
+    def unit_stride(self, block: int) -> int:
         """The stride of ``block``'s output map: the patch size, times 2
         per 2-D pool before the block."""
         if self.pool_mode == '1d':
@@ -574,9 +549,36 @@ class HVT(VitBackbone):
                 f'{self.min_tokens}; got an input of shape '
                 f'{tuple(x.shape)} with {patch_hw[0]}x{patch_hw[1]} tokens.')
 
-    def _format_output(self, x: torch.Tensor, block: int, resolution,
-                       patch_hw: Tuple[int, int]) -> torch.Tensor:
-        x = self.out_norm(block, x)
+    def forward_stem(self, x: torch.Tensor):
+        """Patch tokens with their position embedding; the state is
+        ``(tokens, resolution, patch grid)`` where ``resolution`` is the
+        sequence length (1-D) or the token grid (2-D)."""
+        inputs = x
+        x, patch_hw = self.patch_embed(x)
+        patch_hw = tuple(patch_hw)
+        if self.pool_mode == '1d':
+            self._check_tokens(inputs, patch_hw)
+        x = x + resize_pos_embed_2d(self.pos_embed, self.patch_resolution,
+                                    patch_hw, self.interpolate_mode)
+        x = self.drop_after_pos(x)
+        resolution = patch_hw if self.pool_mode == '2d' else x.shape[1]
+        return x, resolution, patch_hw
+
+    def forward_unit(self, index: int, state):
+        """Block ``index``, after the pool of the block before it (outputs
+        are taken before a pool) and with the final norm after the last."""
+        x, resolution, patch_hw = state
+        pool = self._pool_of_block.get(index - 1)
+        if pool is not None:
+            x, resolution = self.pools[pool](x, resolution)
+        x = self.checkpointed(self.layers[index], x)
+        if index == self.num_layers - 1 and self.final_norm:
+            x = self.norm(x)
+        return x, resolution, patch_hw
+
+    def format_output(self, index: int, state) -> torch.Tensor:
+        x, resolution, patch_hw = state
+        x = self.out_norm(index, x)
         if self.out_type == 'avg_featmap':
             return x.mean(dim=1)
         B, L, C = x.shape
@@ -592,36 +594,3 @@ class HVT(VitBackbone):
             x = F.interpolate(
                 x, size=h * w, mode='linear', align_corners=False)
         return x.reshape(B, C, h, w).contiguous()
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        check_input(x, self.in_channels, self.min_size, 'HVT')
-        inputs = x
-        x, patch_hw = self.patch_embed(x)
-        patch_hw = tuple(patch_hw)
-        if self.pool_mode == '1d':
-            self._check_tokens(inputs, patch_hw)
-        x = x + resize_pos_embed_2d(self.pos_embed, self.patch_resolution,
-                                    patch_hw, self.interpolate_mode)
-        x = self.drop_after_pos(x)
-
-        resolution = patch_hw if self.pool_mode == '2d' else x.shape[1]
-        wanted = set(self.out_indices)
-        feats: Dict[int, torch.Tensor] = {}
-        last = self.num_layers - 1
-        for i, layer in enumerate(self.layers):
-            x = self.checkpointed(layer, x)
-            if i == last and self.final_norm:
-                x = self.norm(x)
-            if i in wanted:
-                feats[i] = self._format_output(x, i, resolution, patch_hw)
-                if len(feats) == len(wanted):
-                    break  # blocks after the last output are not run
-            if i in self._pool_of_block:
-                x, resolution = self.pools[self._pool_of_block[i]](
-                    x, resolution)
-        outs = [feats[i] for i in self.out_indices]
-        if self.pyramid is not None:
-            outs = self.pyramid(
-                outs, inputs.shape[-2:],
-                [self.block_stride(i) for i in self.out_indices])
-        return tuple(outs)

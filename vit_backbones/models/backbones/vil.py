@@ -25,7 +25,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 
-from ..utils import (ceil_div, check_input, is_symbolic,
+from ..utils import (ceil_div, is_symbolic,
                      make_patch_embed_exportable, resize_pos_embed_1d,
                      resize_rel_pos_table, scaled_dot_product_attention,
                      square_grid_side)
@@ -33,8 +33,7 @@ from ..utils.longformer import (SHIFT_NEIGHBOURS, full_rpb_index,
                                 halo_covers_map, local_attention,
                                 local_rpb_index, map_mask_bias,
                                 map_rpb_index)
-from .base import (VitBackbone, normalize_indices, renamed_argument,
-                   resolve_arch)
+from .base import VitBackbone, VitStage, renamed_argument, resolve_arch
 
 ATTN_TYPES = ('full', 'longformer')
 POS_EMBEDS = ('ape', 'rpb')
@@ -304,9 +303,11 @@ class ViLBlock(BaseModule):
         return self.ffn(self.norm2(x), identity=x)
 
 
-class ViLStage(BaseModule):
-    """Patch embedding, global tokens, position encoding and blocks of one
-    stage; returns the local tokens as a map (global tokens dropped)."""
+class ViLStage(VitStage):
+    """One E-ViT stage: patch embedding, global tokens, position encoding
+    and blocks. ``forward`` maps the previous ``(B, C, H, W)`` map (or the
+    image) to this stage's map: the local tokens, the global tokens
+    dropped."""
 
     def __init__(self,
                  in_channels: int,
@@ -328,8 +329,9 @@ class ViLStage(BaseModule):
                  ape_resize: str = 'interpolate',
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  patch_norm: bool = True,
+                 with_cp: bool = False,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(with_cp=with_cp, init_cfg=init_cfg)
         self.embed_dims = embed_dims
         self.num_global_tokens = num_global_tokens
         self.feat_size = tuple(feat_size)
@@ -416,6 +418,17 @@ class ViLStage(BaseModule):
             x = x + self._abs_pos_embed(hw)
         return self.drop_after_pos(x), hw
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, hw = self.embed(x)
+        for block in self.blocks:
+            # Drawn outside the block, so that a checkpointed block draws
+            # nothing again when it recomputes.
+            neighbour = block.attn.sample_neighbour()
+            x = self.run_block(block, x, hw, neighbour)
+        # Drop the global tokens; the local ones form the map (a view).
+        x = x[:, self.num_global_tokens:]
+        return x.transpose(1, 2).reshape(x.shape[0], -1, *hw)
+
 
 @MODELS.register_module()
 class ViL(VitBackbone):
@@ -462,8 +475,8 @@ class ViL(VitBackbone):
         random_shift (bool): The official random-shift training
             (``MODE=1``); ``ViLRandomShiftHook`` switches it off during
             training. Defaults to False.
-        out_indices (int | Sequence[int]): The stages to output.
-            Defaults to -1.
+        out_indices (int | Sequence[int]): The stages to output, in this
+            order. Defaults to -1.
         out_type (str): ``'featmap'`` or ``'avg_featmap'``.
             Defaults to 'featmap'.
         out_norm_cfg (dict, optional): A norm ``norm{i}`` on each output;
@@ -633,9 +646,11 @@ class ViL(VitBackbone):
         if ape_resize not in ('interpolate', 'slice'):
             raise ValueError('ape_resize must be "interpolate" or "slice", '
                              f'got {ape_resize!r}.')
-        self.out_indices = normalize_indices(out_indices, num_stages)
         self.out_type = self.resolve_out_type(out_type)
+        self.set_outputs(out_indices, num_stages)
         self.in_channels = in_channels
+        # The global tokens in the sequences of the last stage's blocks.
+        self.num_extra_tokens = self.num_global_tokens[-1]
         self.img_size = (img_size, img_size) if isinstance(
             img_size, int) else tuple(img_size)
 
@@ -667,13 +682,16 @@ class ViL(VitBackbone):
                     exact_window=exact_window,
                     random_shift=random_shift,
                     ape_resize=ape_resize,
-                    norm_cfg=norm_cfg))
+                    norm_cfg=norm_cfg,
+                    with_cp=with_cp))
             channels = self.embed_dims[s]
         self.num_features = [self.embed_dims[i] for i in self.out_indices]
         self.out_channels = self.num_features
-        self.add_out_norms(out_norm_cfg,
-                           [(i, self.embed_dims[i]) for i in self.out_indices])
+        self.add_out_norms(
+            out_norm_cfg,
+            [(i, self.embed_dims[i]) for i in sorted(self.out_indices)])
         self._register_load_state_dict_pre_hook(self._adapt_state_dict)
+        self._freeze_stages()
 
     # -- construction helpers ---------------------------------------------
     def _per_stage(self, value, default, name, kind) -> list:
@@ -843,22 +861,17 @@ class ViL(VitBackbone):
         return num_layers - 1, num_layers
 
     # -- forward -------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        check_input(x, self.in_channels, self.min_size, 'ViL')
-        outs = []
-        for s, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
-            x, hw = stage.embed(x)
-            for block in stage.blocks:
-                neighbour = block.attn.sample_neighbour()
-                x = self.checkpointed(block, x, hw, neighbour)
-            # Drop the global tokens; the local ones form the next map.
-            x = x[:, stage.num_global_tokens:]
-            if s in self.out_indices:
-                out = self.out_norm(s, x)
-                if self.out_type == 'avg_featmap':
-                    outs.append(out.mean(dim=1))
-                else:
-                    outs.append(out.transpose(1, 2).reshape(
-                        x.shape[0], -1, *hw).contiguous())
-            x = x.transpose(1, 2).reshape(x.shape[0], -1, *hw)
-        return tuple(outs)
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return x  # every stage embeds its input itself
+
+    def forward_unit(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        return self.stages[index](x)
+
+    def format_output(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        # The output norms are LayerNorms over the channels of the tokens:
+        # read the map as tokens (a view of the stage's tokens).
+        b, _, h, w = x.shape
+        out = self.out_norm(index, x.flatten(2).transpose(1, 2))
+        if self.out_type == 'avg_featmap':
+            return out.mean(dim=1)
+        return out.transpose(1, 2).reshape(b, -1, h, w).contiguous()
