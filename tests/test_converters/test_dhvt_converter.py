@@ -103,7 +103,7 @@ def test_key_rules():
         'backbone.patch_embed.convs.2.norm.running_var'
     assert convert_key('blocks.0.mlp.conv2.weight') == \
         'backbone.layers.0.ffn.dw_conv.weight'
-    assert convert_key('norm.weight') == 'backbone.ln1.weight'
+    assert convert_key('norm.weight') == 'backbone.norm.weight'
     assert convert_key('head.bias') == 'head.fc.bias'
     for bad in ('pos_embed', 'patch_embed.proj.1.0.weight',
                 'patch_embed.proj.weight', 'blocks.0.mlp.fc1.weight',

@@ -29,7 +29,7 @@ official                              ours
 ``blocks.{i}.mlp.bn1/bn2/bn3.*``      ``layers.{i}.ffn.norm1/norm2/norm3.*``
 ``blocks.{i}.mlp.compress.*``         ``layers.{i}.ffn.se_reduce.*``
 ``blocks.{i}.mlp.excitation.*``       ``layers.{i}.ffn.se_expand.*``
-``norm.*``                            ``ln1.*``
+``norm.*``                            ``norm.*``
 ``head.*``                            ``head.fc.*`` (not in ``backbone.``)
 ====================================  ====================================
 
@@ -85,7 +85,7 @@ _RULES = [(re.compile(pattern), replacement) for pattern, replacement in (
      r')\.' + _PARAM,
      lambda m: f'backbone.layers.{m.group(1)}.'
      f'{_BLOCK_RENAMES[m.group(2)]}.{m.group(3)}'),
-    (r'norm\.(weight|bias)', r'backbone.ln1.\1'),
+    (r'norm\.(weight|bias)', r'backbone.norm.\1'),
     (r'head\.(weight|bias)', r'head.fc.\1'),
 )]
 

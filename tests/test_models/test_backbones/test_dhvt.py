@@ -1,11 +1,12 @@
 """Tests of the DHVT backbone (tiny archs, tiny inputs, CPU)."""
 import math
+from collections import OrderedDict
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from helpers import check_norm_state
+from helpers import check_norm_state, randomize
 
 from vit_backbones.models.backbones import DHVT
 from vit_backbones.models.utils import attention_as_matmul
@@ -97,7 +98,7 @@ def test_cls_token_outputs():
     assert model.num_features == [32, 32]
     # the last output is the final-LN class token
     assert torch.allclose(outs[1].mean(-1), torch.zeros(2) +
-                          model.ln1.bias.mean(), atol=1e-5)
+                          model.norm.bias.mean(), atol=1e-5)
 
 
 def test_pyramid_pad_and_crop_are_exact():
@@ -184,10 +185,10 @@ def test_frozen_stages(frozen_stages):
         assert _frozen(norm) == (stage <= frozen_stages)
     # the pyramid is never frozen, the final norm goes with the last stage
     assert _trainable(model.pyramid) and model.pyramid.training
-    assert _trainable(model.ln1)
+    assert _trainable(model.norm)
     model = DHVT(arch, frozen_stages=4)
     model.train()
-    assert _frozen(model.ln1) and all(_frozen(m) for m in model.layers)
+    assert _frozen(model.norm) and all(_frozen(m) for m in model.layers)
 
 
 def test_every_parameter_is_in_the_graph_in_dense_mode():
@@ -227,7 +228,7 @@ def test_get_layer_depth():
                                  'backbone.') == (1, 6)
     assert model.get_layer_depth('backbone.layers.3.attn.head_embed',
                                  'backbone.') == (4, 6)
-    assert model.get_layer_depth('backbone.ln1.weight', 'backbone.') == (5, 6)
+    assert model.get_layer_depth('backbone.norm.weight', 'backbone.') == (5, 6)
     assert model.get_layer_depth('backbone.pyramid.ops.0.0.weight',
                                  'backbone.') == (5, 6)
     assert model.get_layer_depth('head.fc.weight', 'backbone.') == (5, 6)
@@ -265,3 +266,32 @@ def test_low_precision_is_finite(dtype):
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 20, 24, dtype=dtype))
     assert all(torch.isfinite(o).all() for o in outs)
+
+
+def test_checkpoints_of_the_ln1_layout_still_load(tmp_path):
+    """``_version`` 2 renamed the final norm ``ln1`` -> ``norm``; files
+    written before (converted ones have no version metadata, saved state
+    dicts have version 1) load unchanged, strictly and through
+    ``Pretrained``; files of the new layout are not touched."""
+    from mmengine.runner import save_checkpoint
+    source = randomize(DHVT(TINY))
+    new = source.state_dict()
+    old = OrderedDict((k.replace('norm.', 'ln1.', 1)
+                       if k.startswith('norm.') else k, v)
+                      for k, v in new.items())
+    assert 'ln1.weight' in old and 'layers.0.ln1.weight' in old
+    old_v1 = OrderedDict(old)
+    old_v1._metadata = OrderedDict({'': {'version': 1}})
+    for state in (old, old_v1, new):
+        model = DHVT(TINY)
+        model.load_state_dict(state, strict=True)
+        for key, value in new.items():
+            torch.testing.assert_close(model.state_dict()[key], value)
+    assert DHVT(TINY).state_dict()._metadata['']['version'] == 2
+    path = str(tmp_path / 'old.pth')
+    save_checkpoint({'state_dict': {'backbone.' + k: v
+                                    for k, v in old.items()}}, path)
+    model = DHVT(TINY, init_cfg=dict(type='Pretrained', checkpoint=path,
+                                     prefix='backbone.'))
+    model.init_weights()
+    torch.testing.assert_close(model.norm.weight, source.norm.weight)

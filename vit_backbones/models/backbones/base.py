@@ -15,8 +15,8 @@ everywhere.
 import re
 import warnings
 from contextlib import contextmanager, nullcontext
-from typing import (Callable, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
@@ -234,6 +234,13 @@ class VitBackbone(BaseBackbone):
     #: Grad-CAM (``vis_cam.py``) reads it to drop them and otherwise
     #: assumes 1.
     num_extra_tokens: int = 0
+    #: The layout version of the state dict, saved in its metadata; raise
+    #: it with every rename and say the rename in :attr:`RENAMED_LAYERS`.
+    _version: int = 1
+    #: ``{version: {old top-level name: new name}}``: the layers renamed
+    #: when ``_version`` became ``version``. A checkpoint of an older (or
+    #: unknown) version is migrated on load, so renames never break it.
+    RENAMED_LAYERS: Dict[int, Dict[str, str]] = {}
 
     def __init__(self,
                  num_stages: int,
@@ -439,6 +446,25 @@ class VitBackbone(BaseBackbone):
         for cfg in pretrained:
             self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'),
                                  cfg.get('map_location', 'cpu'))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              *args, **kwargs):
+        """Rename the layers of an older layout (:attr:`RENAMED_LAYERS`)
+        before loading. A state dict without version metadata (converted
+        files, a prefix-stripped dict) counts as the oldest layout; only
+        keys under an old name are touched, so new files load unchanged."""
+        version = local_metadata.get('version')
+        for since, renames in sorted(self.RENAMED_LAYERS.items()):
+            if version is not None and version >= since:
+                continue
+            for old, new in renames.items():
+                old_prefix, new_prefix = f'{prefix}{old}.', f'{prefix}{new}.'
+                for key in [k for k in state_dict
+                            if k.startswith(old_prefix)]:
+                    state_dict[new_prefix + key[len(old_prefix):]] = \
+                        state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      *args, **kwargs)
 
     def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
                         map_location='cpu') -> None:

@@ -354,6 +354,9 @@ class DHVT(VitBackbone):
     OUT_TYPES = ('cls_token', 'featmap', 'avg_featmap')
     UNITS = 'layers'
     num_extra_tokens = 1  # the class token
+    # 2: the final norm is ``norm`` (``ln1`` before; see VitBackbone).
+    _version = 2
+    RENAMED_LAYERS = {2: {'ln1': 'norm'}}
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny-in1k-p16',
@@ -421,7 +424,7 @@ class DHVT(VitBackbone):
         ])
         self.final_norm = final_norm
         if final_norm:
-            self.ln1 = build_norm_layer(layer_norm_cfg, self.embed_dims)
+            self.norm = build_norm_layer(layer_norm_cfg, self.embed_dims)
         self.add_out_norms(out_norm_cfg, [
             (i, self.embed_dims) for i in sorted(set(self.out_indices))
             if not (i == num_layers - 1 and final_norm)
@@ -464,7 +467,7 @@ class DHVT(VitBackbone):
         x, hw = state
         x = self.checkpointed(self.layers[index], x, hw)
         if index == self.num_layers - 1 and self.final_norm:
-            x = self.ln1(x)
+            x = self.norm(x)
         return x, hw
 
     def unit_stride(self, index: int) -> int:
@@ -491,7 +494,7 @@ class DHVT(VitBackbone):
             getattr(self, f'norm{i}', None) for i in range(first, end + 1)
         ]
         if end == self.num_layers - 1 and self.final_norm:
-            parts.append(self.ln1)
+            parts.append(self.norm)
         return parts
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
