@@ -44,25 +44,6 @@ def test_package_scoped_bases_load(tmp_path, base):
     assert cfg.custom_imports.imports == ['vit_backbones']
 
 
-def test_config_packages_resolve_for_forks(monkeypatch, tmp_path):
-    """A fork keeps the module name (mmseg) under another distribution name
-    (onedl-mmsegmentation); `mmseg::` bases must still resolve."""
-    from mmengine.config import utils
-
-    from vit_backbones.compat import resolve_config_packages
-    monkeypatch.setitem(utils.MODULE2PACKAGE, 'mmseg',
-                        'no-such-distribution')
-    cfg_file = tmp_path / 'cfg.py'
-    cfg_file.write_text("_base_ = ['mmseg::_base_/models/fpn_r50.py']\n")
-    with pytest.raises(ModuleNotFoundError):
-        Config.fromfile(str(cfg_file))
-    assert resolve_config_packages() == {'mmseg': 'no-such-distribution'}
-    assert Config.fromfile(str(cfg_file)).model.type == 'EncoderDecoder'
-    # Installed distributions and missing modules are left alone.
-    assert resolve_config_packages() == {}
-    assert utils.MODULE2PACKAGE['mmagic'] == 'mmagic'
-
-
 def test_demo_cls_config_loads():
     cfg = Config.fromfile(
         osp.join(REPO_ROOT, 'configs/demo/hat-net-tiny_1xb32_shapes.py'))

@@ -6,7 +6,10 @@ in mmdet/mmseg configs with
 ``custom_imports=dict(imports=['vit_backbones'], allow_failed_imports=False)``),
 its optimizer-wrapper constructor and hooks into mmpretrain's registries, and
 its classification models into mmpretrain's ``ModelHub`` (``get_model``,
-``list_models``, ``inference_model``).
+``list_models``, ``inference_model``). It also makes the two changes to
+mmengine that :mod:`vit_backbones.patches` lists (safe checkpoint loading,
+config bases on the onedl-* forks); ``vit_backbones.patches.undo()`` reverts
+them.
 """
 try:
     import mmengine  # noqa: F401
@@ -19,14 +22,11 @@ except ImportError as error:  # pragma: no cover - depends on the install
         'with its ops (tools/install.sh builds it; see the README).') \
         from error
 
-from . import engine, models  # noqa: F401,E402
-from .compat import resolve_config_packages  # noqa: E402
+from . import engine, models, patches  # noqa: F401,E402
 from .model_zoo import register_models  # noqa: E402
-from .safe_load import register_safe_loaders  # noqa: E402
 from .version import __version__  # noqa: E402
 
-resolve_config_packages()
-register_safe_loaders()
+patches.apply()
 register_models()
 
 __all__ = ['__version__']

@@ -1,9 +1,10 @@
 """Workarounds for the mm* stack (mmengine 0.10.7, mmcv 2.1.0, mmpretrain
 1.2.0, mmdet 3.3.0, mmseg 1.2.2) on recent torch, in one place.
 
-Only :func:`resolve_config_packages` is applied when :mod:`vit_backbones` is
-imported; the tools in ``tools/`` call :func:`setup_runtime` and
-:func:`prepare_cfg_for_launcher`.
+Nothing here runs when :mod:`vit_backbones` is imported (what the import
+changes is in :mod:`vit_backbones.patches`); the tools in ``tools/`` call
+:func:`setup_runtime`, :func:`prepare_cfg_for_launcher` and
+:func:`close_process_group`.
 
 What and why:
 
@@ -19,17 +20,7 @@ What and why:
   ``model_wrapper_cfg``. At the end, :func:`close_process_group` frees the
   group while Python still runs: a gloo group alive at interpreter shutdown
   can abort the process after its work is done.
-* The maintained ``onedl-*`` forks keep the import names (``mmseg``) but not
-  the distribution names (``onedl-mmsegmentation``). mmengine resolves a
-  ``mmseg::`` config base through the distribution name it has on file
-  (``mmsegmentation``) and fails. :func:`resolve_config_packages` (run when
-  :mod:`vit_backbones` is imported, before any config is read by the tools)
-  points every such entry whose distribution is missing but whose module is
-  importable at the module itself, so every ``pkg::`` base resolves on both
-  stacks; on the original stack it changes nothing.
 """
-import importlib.metadata
-import importlib.util
 import os
 
 import torch
@@ -46,33 +37,6 @@ def setup_runtime(unsafe_load: bool = False) -> None:
     from vit_backbones.safe_load import UNSAFE_ENV
     if unsafe_load:
         os.environ[UNSAFE_ENV] = '1'
-
-
-def resolve_config_packages() -> dict:
-    """Let ``pkg::`` config bases resolve for forks of the OpenMMLab
-    packages (see the module docstring).
-
-    Returns:
-        dict: the entries of mmengine's module -> distribution table that
-        were changed, ``{module: old distribution}``.
-    """
-    from mmengine.config import utils
-    changed = {}
-    for module, distribution in list(utils.MODULE2PACKAGE.items()):
-        if module == distribution or _distribution_installed(distribution):
-            continue
-        if importlib.util.find_spec(module) is not None:
-            utils.MODULE2PACKAGE[module] = module
-            changed[module] = distribution
-    return changed
-
-
-def _distribution_installed(name: str) -> bool:
-    try:
-        importlib.metadata.distribution(name)
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
 
 
 def close_process_group() -> None:

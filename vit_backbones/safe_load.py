@@ -15,18 +15,17 @@ files:
 A file that needs anything else is refused with an
 :class:`UnsafeCheckpointError` that names the type and says how to load a
 file you trust anyway (``--unsafe-load`` in the tools, or
-``VIT_BACKBONES_UNSAFE_LOAD=1``). :func:`register_safe_loaders` makes
-mmengine's ``CheckpointLoader`` (``load_checkpoint``, ``init_cfg=dict(
-type='Pretrained')``, ``Runner.resume``/``load_from``, mmpretrain's
-``get_model``) use the same loader for local files and URLs; it runs when
-:mod:`vit_backbones` is imported, because mmengine resolves loaders by
-prefix in a registry that is meant to be extended this way.
+``VIT_BACKBONES_UNSAFE_LOAD=1``). :func:`load_from_local` and
+:func:`load_from_http` are the loaders that :mod:`vit_backbones.patches`
+puts into mmengine's ``CheckpointLoader`` (``load_checkpoint``,
+``init_cfg=dict(type='Pretrained')``, ``Runner.resume``/``load_from``,
+mmpretrain's ``get_model``) when :mod:`vit_backbones` is imported.
 """
 import argparse
 import os
 import pickle
 import re
-from typing import Callable, List
+from typing import List
 
 import numpy as np
 import torch
@@ -151,28 +150,45 @@ def load_checkpoint_file(path,
             f'written by torch.save): {error}') from None
 
 
-def _local_loader(filename: str, map_location=None):
+# The loaders of mmengine's CheckpointLoader table. Their names are the ones
+# mmengine gives its own: it logs "Loads checkpoint by {name[10:]} backend",
+# so they read "local" and "http".
+def load_from_local(filename: str, map_location=None):
+    """Load a local checkpoint file through :func:`load_checkpoint_file`
+    (mmengine's ``load_from_local``, made safe)."""
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return load_checkpoint_file(filename, map_location)
 
 
-def _url_loader(filename: str, map_location=None, model_dir=None,
-                progress: bool = True):
+def load_from_http(filename: str, map_location=None, model_dir=None,
+                   progress: bool = os.isatty(0)):
+    """Download a checkpoint into torch's hub cache once, then load it
+    through :func:`load_checkpoint_file` (mmengine's ``load_from_http``,
+    made safe).
+
+    In a distributed run the first process of each machine (``LOCAL_RANK``
+    0, or rank 0 where that is not set) downloads while the others wait at a
+    barrier, then they read the cached file: one download for N processes.
+    ``torch.hub.download_url_to_file`` writes to a temporary file and moves
+    it into place when complete, so the cache never holds a partial file.
+    """
+    from mmengine.dist import barrier, get_dist_info
     from torch.hub import download_url_to_file, get_dir
     model_dir = model_dir or os.path.join(get_dir(), 'checkpoints')
-    os.makedirs(model_dir, exist_ok=True)
     cached = os.path.join(model_dir, os.path.basename(filename))
-    if not os.path.exists(cached):
-        download_url_to_file(filename, cached, progress=progress)
+    rank, world_size = get_dist_info()
+    downloads = int(os.environ.get('LOCAL_RANK', rank)) == 0
+
+    def download():
+        if not os.path.exists(cached):
+            os.makedirs(model_dir, exist_ok=True)
+            download_url_to_file(filename, cached, progress=progress)
+
+    if downloads:
+        download()
+    if world_size > 1:
+        barrier()
+        if not downloads:
+            download()  # finds the file the first process cached
     return load_checkpoint_file(cached, map_location)
-
-
-def register_safe_loaders() -> Callable:
-    """Make mmengine's ``CheckpointLoader`` load local files and URLs
-    through :func:`load_checkpoint_file`. Returns the local loader."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', force=True)(_local_loader)
-    CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), force=True)(_url_loader)
-    return _local_loader

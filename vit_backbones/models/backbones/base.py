@@ -479,15 +479,18 @@ class VitBackbone(BaseBackbone):
         them; the new and the unused layers are logged.
         """
         from mmengine.logging import print_log
-        from mmengine.runner.checkpoint import (_load_checkpoint,
-                                                _load_checkpoint_with_prefix)
-        if prefix:
-            state_dict = _load_checkpoint_with_prefix(prefix, checkpoint,
+        from mmengine.runner.checkpoint import CheckpointLoader
+        state_dict = CheckpointLoader.load_checkpoint(checkpoint,
                                                       map_location)
-        else:
-            state_dict = _load_checkpoint(checkpoint, map_location)
-            if isinstance(state_dict, dict) and 'state_dict' in state_dict:
-                state_dict = state_dict['state_dict']
+        if isinstance(state_dict, dict) and 'state_dict' in state_dict:
+            state_dict = state_dict['state_dict']
+        if prefix:
+            prefix = prefix if prefix.endswith('.') else prefix + '.'
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
+                          if k.startswith(prefix)}
+            if not state_dict:
+                raise KeyError(f'{checkpoint} has no key that starts with '
+                               f'the prefix {prefix!r}.')
         missing, unexpected = self.load_state_dict(state_dict, strict=False)
         new = tuple(f'{name}.' for name in self._new_layers)
         wrong = [k for k in missing if not k.startswith(new)]
