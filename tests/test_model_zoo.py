@@ -49,18 +49,26 @@ def test_model_index_lists_every_metafile():
     assert find_model_index() == MODEL_INDEX
     on_disk = set()
     import glob
-    for path in glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'metafile.yml')):
-        on_disk.add(osp.relpath(path, REPO_ROOT))
+    for pattern in ('metafile.yml', 'metafile_dense.yml'):
+        for path in glob.glob(osp.join(REPO_ROOT, 'configs', '*', pattern)):
+            on_disk.add(osp.relpath(path, REPO_ROOT))
     assert set(METAFILES) == on_disk
     assert len(on_disk) >= 1
 
 
 @pytest.mark.parametrize('metafile', METAFILES)
 def test_metafile_collection(metafile):
+    """``metafile.yml`` defines the network's collection and holds its
+    classification models; ``metafile_dense.yml`` beside it holds the
+    detection and segmentation models of the same collection."""
     with open(osp.join(REPO_ROOT, metafile)) as f:
         data = yaml.safe_load(f)
-    collections = data['Collections']
-    assert len(collections) == 1, 'one collection per metafile'
+    dense = osp.basename(metafile) == 'metafile_dense.yml'
+    owner = metafile.replace('metafile_dense.yml', 'metafile.yml')
+    with open(osp.join(REPO_ROOT, owner)) as f:
+        collections = yaml.safe_load(f)['Collections']
+    assert len(collections) == 1, 'one collection per network'
+    assert 'Collections' not in data if dense else True
     collection = collections[0]
     for key in ('Name', 'README', 'Paper', 'Code'):
         assert key in collection, key
@@ -70,6 +78,7 @@ def test_metafile_collection(metafile):
     assert len(names) == len(set(names)), 'duplicate model names'
     for model in data['Models']:
         assert model['In Collection'] == collection['Name']
+        assert _is_cls(model) != dense, model['Name']
 
 
 @pytest.mark.parametrize(
@@ -136,6 +145,21 @@ def test_model_hub_knows_our_classifiers():
     assert set(cls_names) <= listed
     det_seg = [m['Name'].lower() for _, m in MODELS if not _is_cls(m)]
     assert not set(det_seg) & listed
+
+
+def test_a_metafile_that_mixes_tasks_is_refused(tmp_path):
+    """Only classification metafiles go to mmpretrain's ModelHub; one that
+    also holds a detector (which get_model cannot build) is an error."""
+    from vit_backbones.model_zoo import classification_metafiles
+    with open(osp.join(REPO_ROOT, 'configs/hat_net/metafile.yml')) as f:
+        cls = yaml.safe_load(f)
+    with open(osp.join(REPO_ROOT, 'configs/hat_net/metafile_dense.yml')) as f:
+        dense = yaml.safe_load(f)
+    mixed = dict(cls, Models=cls['Models'][:1] + dense['Models'][:1])
+    (tmp_path / 'mixed.yml').write_text(yaml.safe_dump(mixed))
+    (tmp_path / 'index.yml').write_text('Import:\n  - mixed.yml\n')
+    with pytest.raises(ValueError, match='mixes classification'):
+        classification_metafiles(str(tmp_path / 'index.yml'))
 
 
 def test_get_model_builds_one_of_ours():

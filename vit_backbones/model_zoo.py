@@ -9,12 +9,16 @@ wheel), so that mmpretrain's API works with our names::
     list_models('hat-net*')
     model = get_model('hat-net-tiny_3rdparty_in1k', pretrained='converted.pth')
 
-Detection and segmentation entries stay in the model index (for the
-model-zoo tables) but are not registered: mmpretrain's ``get_model`` and
-``inference_model`` build classifiers.
+Each network has two metafiles, as the toolboxes keep theirs:
+``configs/<net>/metafile.yml`` holds the classification models, which are
+registered through mmpretrain's public ``ModelHub.register_model_index``;
+``configs/<net>/metafile_dense.yml`` holds the detection and segmentation
+models, which mmpretrain's ``get_model`` cannot build and which are not
+registered. ``model-index.yml`` imports both, for mim and the model-zoo
+tables.
 """
 import os.path as osp
-from typing import Optional
+from typing import Dict, List, Optional
 
 CLASSIFICATION = 'Image Classification'
 
@@ -29,27 +33,49 @@ def find_model_index() -> Optional[str]:
     return None
 
 
-def load_model_index(path: str):
-    """The models of a model index, with collections applied."""
-    from modelindex.load_model_index import load
-    index = load(path)
-    index.build_models_with_collections()
-    return index.models
+def _read_yaml(path: str) -> dict:
+    import yaml
+    loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+    with open(path) as f:
+        return yaml.load(f, Loader=loader) or {}
 
 
-def is_classification(model) -> bool:
-    results = model.results or []
-    return any(r.task == CLASSIFICATION for r in results)
+def classification_metafiles(path: str) -> Dict[str, List[str]]:
+    """The metafiles of the model index ``path`` that hold classification
+    models, with their model names (lower case); a metafile that mixes
+    them with other tasks raises."""
+    root = osp.dirname(path)
+    metafiles = {}
+    for name in _read_yaml(path).get('Import') or []:
+        metafile = osp.join(root, name)
+        models = _read_yaml(metafile).get('Models') or []
+        tasks = {
+            any(r.get('Task') == CLASSIFICATION
+                for r in m.get('Results') or [])
+            for m in models
+        }
+        if tasks == {True}:
+            metafiles[metafile] = [m['Name'].lower() for m in models]
+        elif len(tasks) > 1:
+            raise ValueError(
+                f'{metafile} mixes classification models with other tasks; '
+                'keep detection and segmentation models in a metafile of '
+                'their own (metafile_dense.yml), which is not registered in '
+                "mmpretrain's ModelHub.")
+    return metafiles
 
 
 _registered = False
 
 
 def register_models(path: Optional[str] = None) -> int:
-    """Register our classification models with mmpretrain's ``ModelHub``.
+    """Register our classification models with mmpretrain's ``ModelHub``
+    (its public ``register_model_index``, one classification metafile at a
+    time, configs relative to the repository or ``.mim`` root).
 
     Returns how many were registered (0 when no model index is found).
-    Registering twice is a no-op.
+    Registering twice is a no-op. A name that mmpretrain (or another
+    package) registered already raises.
     """
     global _registered
     if _registered:
@@ -60,17 +86,12 @@ def register_models(path: Optional[str] = None) -> int:
     from mmpretrain.apis import ModelHub
     root = osp.dirname(path)
     count = 0
-    for model in load_model_index(path):
-        if not is_classification(model):
-            continue
-        name = model.name.lower()
-        if ModelHub.has(name):
-            raise ValueError(f'Model name {name!r} of {path} is already '
+    for metafile, names in classification_metafiles(path).items():
+        taken = [name for name in names if ModelHub.has(name)]
+        if taken:
+            raise ValueError(f'Model names {taken} of {metafile} are already '
                              'registered in mmpretrain.')
-        model.config = osp.join(root, model.config)
-        # ModelHub has no per-model registration API; this is what its
-        # register_model_index() does for each model.
-        ModelHub._models_dict[name] = model
-        count += 1
+        ModelHub.register_model_index(metafile, config_prefix=root)
+        count += len(names)
     _registered = True
     return count

@@ -73,18 +73,27 @@ def _dataset(model):
 
 
 def render(root=ROOT):
-    lines = []
+    """One table per collection, its models in index order (a network's
+    classification metafile, then its dense one)."""
+    collections, models = {}, {}
     for path, metafile in load_index(root):
-        collection = metafile['Collections'][0]
-        readme = collection.get('README', osp.dirname(path) + '/README.md')
+        for collection in metafile.get('Collections') or []:
+            collection.setdefault('README',
+                                  osp.dirname(path) + '/README.md')
+            collections[collection['Name']] = collection
+        for model in metafile['Models']:
+            models.setdefault(model['In Collection'], []).append(model)
+    lines = []
+    for name, collection in collections.items():
+        readme = collection['README']
         lines += [
-            f'### {collection["Name"]}', '',
+            f'### {name}', '',
             f'[{collection["Paper"]["Title"]}]({collection["Paper"]["URL"]})'
             f' · details: [{readme}]({readme})', '',
             '| model | task | dataset | params (M) | FLOPs (G) | metrics '
             '(source) | weights |', '|---|---|---|---:|---:|---|---|'
         ]
-        for model in metafile['Models']:
+        for model in models.get(name, []):
             meta = model['Metadata']
             params = meta.get('Parameters')
             flops = meta.get('FLOPs')

@@ -2,7 +2,7 @@
 
     python tools/misc/refresh_metafile.py configs/hvt/metafile.yml          # fill missing
     python tools/misc/refresh_metafile.py configs/hvt/metafile.yml --all    # recompute all
-    python tools/misc/refresh_metafile.py configs/*/metafile.yml --check    # exit 1 on a mismatch
+    python tools/misc/refresh_metafile.py configs/*/metafile*.yml --check   # exit 1 on a mismatch
 
 Parameters are those of the config's full model; FLOPs are multiply-
 accumulates of one forward at the config's default input (what
