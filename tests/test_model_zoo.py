@@ -12,11 +12,11 @@ import re
 import pytest
 import torch
 import yaml
-
 from helpers import REPO_ROOT, build_model_from_config, load_config
-from vit_backbones.complexity import (count_params, default_input_shape,
-                                      model_complexity)
+
 from vit_backbones.model_zoo import find_model_index, register_models
+from vit_backbones.tools.complexity import (count_params, default_input_shape,
+                                            model_complexity)
 
 MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
 

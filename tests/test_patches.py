@@ -172,4 +172,4 @@ def test_url_loads_download_once_for_two_processes(http_root, tmp_path):
         assert proc.returncode == 0, out
         assert f'rank {rank} loaded' in out
     assert requests == ['/weights.pth']
-    assert osp.isfile(tmp_path / 'torch' / 'hub' / 'checkpoints' / 'weights.pth')
+    assert osp.isfile(tmp_path / 'torch/hub/checkpoints/weights.pth')

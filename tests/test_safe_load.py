@@ -112,7 +112,7 @@ def _run_tool(args):
 
 @pytest.fixture(scope='module')
 def cls_data(tmp_path_factory):
-    from vit_backbones.demo_data import make_demo_data
+    from vit_backbones.tools.demo_data import make_demo_data
     root = tmp_path_factory.mktemp('demo')
     make_demo_data(str(root), seed=1, tasks=('cls', ),
                    sizes=dict(cls=dict(train=4, val=1, image=32)))

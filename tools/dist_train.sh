@@ -2,7 +2,7 @@
 # Distributed training with torchrun:
 #   bash tools/dist_train.sh CONFIG GPUS [train.py options]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as usual. Without CUDA the
-# processes use the gloo backend on CPU (see vit_backbones/compat.py).
+# processes use the gloo backend on CPU (see vit_backbones/tools/runtime.py).
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -11,18 +11,16 @@ in ``DIR`` (relative paths are under the work dir).
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from vit_backbones.compat import (close_process_group,  # noqa: E402
-                                  prepare_cfg_for_launcher, setup_runtime)
-from vit_backbones.data_check import check_data_roots  # noqa: E402
-from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
+from vit_backbones.safe_load import add_unsafe_load_argument
+from vit_backbones.tools.data_check import check_data_roots
+from vit_backbones.tools.runtime import (close_process_group,
+                                         prepare_cfg_for_launcher,
+                                         setup_runtime)
 
 
 def parse_args(argv=None):

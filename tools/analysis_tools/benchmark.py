@@ -8,18 +8,13 @@ its own process, and beside stock Swin-T/PVTv2 backbones:
 ``tools/analysis_tools/benchmark_official.py``.
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-
-from vit_backbones.benchmark import time_modules  # noqa: E402
+from vit_backbones.tools.benchmark import time_modules
 
 
 def parse_size(text):

@@ -17,8 +17,8 @@ the layout of its RetinaNet config::
 The official code is imported at run time from ``--official-repo`` (a
 checkout of yun-liu/HAT-Net, microsoft/vision-longformer, zhuang-group/HVT
 or ArieSeirack/DHVT); nothing of it is part of this repository. The helpers
-it imports from old timm releases are replaced by small stand-ins (mmcv's
-``DropPath``, torch's ``trunc_normal_``, a registry no-op), so the installed
+it imports from old timm releases are replaced by small stand-ins
+(``official_stand_ins.py`` beside this file says which), so the installed
 timm, if any, does not matter. The official model is built with its own
 (random) init, seeded, and its weights are converted into ours with
 ``vit_backbones.converters``; the largest output difference is printed.
@@ -56,93 +56,24 @@ import importlib
 import importlib.util
 import io
 import json
-import math
 import os
 import os.path as osp
 import statistics
 import subprocess
 import sys
 import tempfile
-import types
+
+import torch
+import torch.nn as nn
+
+from vit_backbones.converters.common import backbone_state_dict  # noqa
+from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.tools.benchmark import (AMP_DTYPES, CPU_MEMORY_ENV,
+                                           forward_backward_step, forward_step,
+                                           matmul_rate, measure, peak_memory,
+                                           profile_step)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO_ROOT)
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-from vit_backbones.benchmark import (AMP_DTYPES, CPU_MEMORY_ENV,  # noqa: E402
-                                     forward_backward_step, forward_step,
-                                     matmul_rate, measure, peak_memory,
-                                     profile_step)
-from vit_backbones.converters.common import backbone_state_dict  # noqa
-from vit_backbones.safe_load import load_checkpoint_file  # noqa: E402
-
-# --------------------------------------------------------------------------
-# Stand-ins for the timm helpers the official files import.
-
-
-def _named_apply(fn, module, name='', depth_first=True, include_root=False):
-    if not depth_first and include_root:
-        fn(module=module, name=name)
-    for child_name, child in module.named_children():
-        child_name = '.'.join((name, child_name)) if name else child_name
-        _named_apply(fn, child, child_name, depth_first, include_root=True)
-    if depth_first and include_root:
-        fn(module=module, name=name)
-    return module
-
-
-def _build_model_with_cfg(model_cls, variant, pretrained, default_cfg=None,
-                          pretrained_filter_fn=None,
-                          pretrained_custom_load=False, **kwargs):
-    if pretrained:
-        raise ValueError('the benchmark builds official models with random '
-                         'weights only')
-    return model_cls(**kwargs)
-
-
-def _lecun_normal_(tensor):
-    fan_in = nn.init._calculate_fan_in_and_fan_out(tensor)[0]
-    return nn.init.trunc_normal_(tensor, std=math.sqrt(1. / fan_in))
-
-
-def _no_pretrained_input_conv(*args, **kwargs):
-    raise NotImplementedError('not needed without pretrained weights')
-
-
-def install_timm_stand_ins():
-    """Put minimal ``timm`` modules in ``sys.modules`` for the imports of
-    the four official files."""
-    from mmcv.cnn.bricks import DropPath
-
-    def to_2tuple(x):
-        return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
-
-    modules = {
-        'timm': dict(__version__='stand-in'),
-        'timm.data': dict(
-            IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406),
-            IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225),
-            IMAGENET_INCEPTION_MEAN=(0.5, 0.5, 0.5),
-            IMAGENET_INCEPTION_STD=(0.5, 0.5, 0.5)),
-        'timm.models': {},
-        'timm.models.layers': dict(
-            DropPath=DropPath, trunc_normal_=nn.init.trunc_normal_,
-            lecun_normal_=_lecun_normal_, to_2tuple=to_2tuple),
-        'timm.models.registry': dict(register_model=lambda fn: fn),
-        'timm.models.vision_transformer': dict(_cfg=lambda **kw: dict(kw)),
-        'timm.models.helpers': dict(
-            build_model_with_cfg=_build_model_with_cfg,
-            named_apply=_named_apply,
-            adapt_input_conv=_no_pretrained_input_conv),
-    }
-    for name, attrs in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        sys.modules[name] = module
-    sys.modules['timm'].models = sys.modules['timm.models']
-    sys.modules['timm.models'].layers = sys.modules['timm.models.layers']
 
 
 def import_file(name, path):
@@ -151,6 +82,13 @@ def import_file(name, path):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# What the official files import but this tool does not have or want
+# (old timm helpers, HVT's argv-parsing params module, torchprofile).
+stand_ins = import_file(
+    'official_stand_ins',
+    osp.join(osp.dirname(osp.abspath(__file__)), 'official_stand_ins.py'))
 
 
 # --------------------------------------------------------------------------
@@ -320,10 +258,7 @@ class HVTPair:
     def import_official(self, repo):
         # models.py reads its pooling settings from a module that parses
         # sys.argv at import; give it a namespace instead.
-        params = types.ModuleType('params')
-        params.args = argparse.Namespace(
-            pool_block_width=12, pool_kernel_size=3)
-        sys.modules['params'] = params
+        stand_ins.install_hvt_params()
         return import_file('hvt_official_models', osp.join(repo, 'models.py'))
 
     def build(self, official_module, arch, h, w):
@@ -380,10 +315,7 @@ class DHVTPair:
 
     def import_official(self, repo):
         sys.path.insert(0, osp.abspath(repo))
-        # helpers.py imports torchprofile for a FLOP counter only
-        stub = types.ModuleType('torchprofile')
-        stub.profile_macs = None
-        sys.modules.setdefault('torchprofile', stub)
+        stand_ins.install_torchprofile()
         return importlib.import_module('vision_transformer')
 
     def build(self, official_module, arch, h, w):
@@ -437,11 +369,12 @@ ZOO = {
 
 
 def build_zoo_backbone(entry):
+    import mmdet.models  # noqa: F401  (registers PVTv2)
+    import mmpretrain.models  # noqa: F401
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS
-    import mmdet.models  # noqa: F401  (registers PVTv2)
-    import mmpretrain.models  # noqa: F401
+
     import vit_backbones.models  # noqa: F401
     if isinstance(entry, str):
         cfg = Config.fromfile(osp.join(REPO_ROOT, entry)).model.backbone
@@ -463,7 +396,7 @@ def build_side(job):
     if job['net'] == 'zoo':
         return build_zoo_backbone(ZOO[job['arch']]), ''
     pair = PAIRS[job['net']]()
-    install_timm_stand_ins()
+    stand_ins.install_timm()
     official_module = pair.import_official(job['repo'])
     h, w = job['size']
     official, ours, note = pair.build(official_module, job['arch'], h, w)
@@ -506,7 +439,7 @@ def run_worker(job):
     outs = outs if isinstance(outs, (tuple, list)) else (outs, )
     torch.save([o.float().cpu() for o in outs], job['outputs'])
     if job['side'] != 'official' and not job['skip_flops']:
-        from vit_backbones.complexity import count_flops
+        from vit_backbones.tools.complexity import count_flops
         try:
             result['macs'] = count_flops(model, x[:1]) * job['batch']
         except Exception as e:  # the counter traces; report, go on

@@ -11,18 +11,13 @@ WORK_DIR is the one given to ``tools/train.py`` and ``tools/test.py``;
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from vit_backbones.demo_report import (chance_level,  # noqa: E402
-                                       find_test_metrics,
-                                       find_training_scalars,
-                                       plot_training_curves, summary_lines,
-                                       task_of)
+from vit_backbones.tools.demo_report import (chance_level, find_test_metrics,
+                                             find_training_scalars,
+                                             plot_training_curves,
+                                             summary_lines, task_of)
 
 
 def main(argv=None):

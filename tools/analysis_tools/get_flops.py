@@ -12,18 +12,13 @@ papers' settings); for classifiers it is the test pipeline's crop (224 for
 ImageNet configs) or the dataset's native size (32 for CIFAR without resize).
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-
-from vit_backbones.complexity import (default_input_shape,  # noqa: E402
-                                      model_complexity)
+from vit_backbones.tools.complexity import (default_input_shape,
+                                            model_complexity)
 
 
 def parse_args(argv=None):

@@ -1,16 +1,11 @@
-"""Write the synthetic demo dataset (see vit_backbones/demo_data.py).
+"""Write the synthetic demo dataset (see vit_backbones/tools/demo_data.py).
 
     python tools/dataset_converters/make_demo_data.py [--root data/demo] [--seed 0]
 """
 import argparse
 import json
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
-
-from vit_backbones.demo_data import make_demo_data  # noqa: E402
+from vit_backbones.tools.demo_data import make_demo_data
 
 
 def main(argv=None):

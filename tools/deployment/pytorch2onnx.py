@@ -29,21 +29,17 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import load_checkpoint
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
-
-import vit_backbones  # noqa: E402,F401
-from vit_backbones.compat import setup_runtime  # noqa: E402
-from vit_backbones.deploy import (TensorModeModel,  # noqa: E402
-                                  compare_with_onnxruntime, export_onnx,
-                                  size_range)
-from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
+import vit_backbones  # noqa: F401
+from vit_backbones.deploy import (TensorModeModel, compare_with_onnxruntime,
+                                  export_onnx, size_range)
+from vit_backbones.safe_load import add_unsafe_load_argument
+from vit_backbones.tools.runtime import setup_runtime
 
 
 def parse_args(argv=None):

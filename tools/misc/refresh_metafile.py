@@ -14,16 +14,15 @@ import argparse
 import os.path as osp
 import sys
 
+import yaml
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
+
+from vit_backbones.tools.complexity import (count_params, default_input_shape,
+                                            model_complexity)
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-import yaml  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-
-from vit_backbones.complexity import (count_params,  # noqa: E402
-                                      default_input_shape, model_complexity)
 
 
 def complexity(config_path, flops=True):

@@ -11,15 +11,11 @@ paper reports ``model``). The key rules are in
 The official file pickles an ``argparse.Namespace``, so only convert files
 you trust.
 """
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
 
-from vit_backbones.converters.common import run_cli  # noqa: E402
-from vit_backbones.converters.dhvt import (arch_name, convert,  # noqa: E402
-                                           infer_arch, official_model_name)
+from vit_backbones.converters.common import run_cli
+from vit_backbones.converters.dhvt import (arch_name, convert, infer_arch,
+                                           official_model_name)
 
 
 def add_arguments(parser):

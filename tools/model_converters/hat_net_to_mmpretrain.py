@@ -13,14 +13,10 @@ recognised from the weights; ``--arch`` names it or, for other models, gives
 the arch dict as JSON. The older TransCNN v1.0 files are rejected: they are
 a different network. The mapping lives in ``vit_backbones.converters.hat_net``.
 """
-import os.path as osp
-import sys
 
-sys.path.insert(0,
-                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from vit_backbones.converters.common import run_cli  # noqa: E402
-from vit_backbones.converters.hat_net import convert  # noqa: E402
+from vit_backbones.converters.common import run_cli
+from vit_backbones.converters.hat_net import convert
 
 
 def main(argv=None):

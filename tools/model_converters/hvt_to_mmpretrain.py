@@ -10,14 +10,10 @@ Reads the release files of https://github.com/zhuang-group/HVT/releases
 is. The official files pickle an ``argparse.Namespace``, so only convert
 files you trust. The mapping lives in :mod:`vit_backbones.converters.hvt`.
 """
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
 
-from vit_backbones.converters.common import run_cli  # noqa: E402
-from vit_backbones.converters.hvt import convert  # noqa: E402
+from vit_backbones.converters.common import run_cli
+from vit_backbones.converters.hvt import convert
 
 
 def main(argv=None):

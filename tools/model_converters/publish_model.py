@@ -12,14 +12,9 @@ metrics come from running tools/test.py on the published file).
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
-
-from vit_backbones.publish import (metafile_entry,  # noqa: E402
-                                   publish_checkpoint)
-from vit_backbones.safe_load import add_unsafe_load_argument  # noqa: E402
+from vit_backbones.safe_load import add_unsafe_load_argument
+from vit_backbones.tools.publish import metafile_entry, publish_checkpoint
 
 
 def main(argv=None):

@@ -18,14 +18,10 @@ default 224); any unknown, missing or mis-shaped key is an error::
         longtiny1191_ape0_exact0_nglo1_mode1_swith075/model_best.pth \\
         work_dirs/vil-tiny_3rdparty_in1k.pth --arch tiny --pos-embed rpb
 """
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
 
-from vit_backbones.converters.common import run_cli  # noqa: E402
-from vit_backbones.converters.vil import convert  # noqa: E402
+from vit_backbones.converters.common import run_cli
+from vit_backbones.converters.vil import convert
 
 
 def add_arguments(parser):

@@ -370,7 +370,7 @@ def test_backbone_in_layer_decay_constructor():
 def test_flops_paper_convention():
     """The paper's FLOPs count linears, convolutions and the attention
     matmuls (HVT-Ti-1: 0.64G, HVT-S-4: 1.39G); norms are left out."""
-    from vit_backbones.complexity import count_flops
+    from vit_backbones.tools.complexity import count_flops
 
     class WithHead(nn.Module):
 
@@ -397,7 +397,7 @@ def test_flops_paper_convention():
 def test_flops_norms_switch():
     """``norms=False`` really leaves the LayerNorms out (mmengine 0.10.7's
     ``set_op_handle(op=None)`` does not)."""
-    from vit_backbones.complexity import count_flops
+    from vit_backbones.tools.complexity import count_flops
     model = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8))
     x = torch.rand(1, 10, 8)
     assert count_flops(model, x, norms=False) == 640

@@ -16,10 +16,10 @@ import sys
 
 import pytest
 import torch
+from helpers import REPO_ROOT, build_model_from_config, load_config
 from mmengine.logging import HistoryBuffer, MessageHub
 
-from helpers import REPO_ROOT, build_model_from_config, load_config
-from vit_backbones.publish import publish_checkpoint, sha256_of
+from vit_backbones.tools.publish import publish_checkpoint, sha256_of
 
 # (classification config, detection config, backbone keys the detection
 # model has that a classifier does not).
@@ -135,6 +135,7 @@ def test_published_classifier_through_mmpretrain_api(tmp_path):
     where the tools' workaround is not set)."""
     import numpy as np
     from mmpretrain import get_model, inference_model
+
     import vit_backbones  # noqa: F401  (registers our model index)
 
     cls_cfg = load_config(CASES['hat_net'][0])

@@ -12,8 +12,8 @@ import pytest
 import torch
 from helpers import REPO_ROOT, demo_data_options
 
-from vit_backbones.demo_data import make_demo_data
 from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.tools.demo_data import make_demo_data
 
 SIZES = dict(cls=dict(train=4, val=1, image=32),
              det=dict(train=4, val=2, image=96))

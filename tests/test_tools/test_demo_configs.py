@@ -10,11 +10,11 @@ import sys
 import mmcv
 import pytest
 import torch
-from mmengine.optim import build_optim_wrapper
-
 from helpers import (REPO_ROOT, demo_data_options, load_config,
                      run_loss_and_predict)
-from vit_backbones.demo_data import make_demo_data
+from mmengine.optim import build_optim_wrapper
+
+from vit_backbones.tools.demo_data import make_demo_data
 
 DEMO_CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/demo/*.py')))
 SMALL = dict(

@@ -1,14 +1,19 @@
 """The picture and report helpers behind ``make demo`` (the whole path runs
-in tests/test_demo_configs.py)."""
+in tests/test_tools/test_demo_configs.py)."""
 import numpy as np
 import pytest
 import torch
 from mmengine.structures import InstanceData, PixelData
 
-from vit_backbones.demo_report import _all_background_miou, summary_lines
-from vit_backbones.engine.hooks.prediction_pictures import (
-    CORRECT_COLOUR, MISTAKE_COLOUR, contact_sheet, det_correct,
-    scale_det_sample, scale_seg_sample, seg_miou, upscale_factor)
+from vit_backbones.engine.hooks.prediction_pictures import (CORRECT_COLOUR,
+                                                            MISTAKE_COLOUR,
+                                                            contact_sheet,
+                                                            det_correct,
+                                                            scale_det_sample,
+                                                            scale_seg_sample,
+                                                            seg_miou,
+                                                            upscale_factor)
+from vit_backbones.tools.demo_report import _all_background_miou, summary_lines
 
 
 def test_upscale_factor():
@@ -105,8 +110,7 @@ def test_summary_lines():
 
 
 def test_sheet_selection_shows_mistakes_and_the_whole_set():
-    from vit_backbones.engine.hooks.prediction_pictures import \
-        select_for_sheet
+    from vit_backbones.engine.hooks.prediction_pictures import select_for_sheet
     correct = [True] * 100
     correct[3] = correct[97] = False
     chosen = select_for_sheet(correct, 16)

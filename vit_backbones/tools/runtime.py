@@ -1,4 +1,5 @@
-"""Workarounds for the mm* stack (mmengine 0.10.7, mmcv 2.1.0, mmpretrain
+"""Process set-up of the scripts in ``tools/``: workarounds for the mm*
+stack (mmengine 0.10.7, mmcv 2.1.0, mmpretrain
 1.2.0, mmdet 3.3.0, mmseg 1.2.2) on recent torch, in one place.
 
 Nothing here runs when :mod:`vit_backbones` is imported (what the import

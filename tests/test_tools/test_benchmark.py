@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import REPO_ROOT
 
-from vit_backbones.benchmark import (matmul_rate, measure, peak_memory,
-                                     profile_step)
+from vit_backbones.tools.benchmark import (matmul_rate, measure, peak_memory,
+                                           profile_step)
 
 
 def _tool():
@@ -63,7 +63,7 @@ def test_timm_stand_ins_import_an_official_style_file(tmp_path, monkeypatch):
         'def net(**kw):\n'
         '    return build_model_with_cfg(Net, "net", False, **kw)\n')
     tool = _tool()
-    tool.install_timm_stand_ins()
+    tool.stand_ins.install_timm()
     module = tool.import_file('official_net',
                               str(tmp_path / 'official_net.py'))
     monkeypatch.delitem(sys.modules, 'official_net')
@@ -152,3 +152,59 @@ def test_profile_bounds_for_eager_and_compiled(monkeypatch, capsys):
     assert 'of ours took no time, forward+backward: 2.00x' in out
     assert 'of ours compiled took no time, forward: 4.00x' in out
     assert 'of ours compiled took no time, forward+backward: 2.50x' in out
+
+
+def test_count_flops_without_norms():
+    import torch.nn as nn
+
+    from vit_backbones.tools.complexity import count_flops
+
+    class Net(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.ln = nn.LayerNorm(8)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.ln(self.fc(x)), self.bn(x.reshape(1, 4, 4, 4))
+
+    net = Net().eval()
+    x = torch.randn(2, 4, 8)
+    assert count_flops(net, x, norms=False) == 2 * 4 * 8 * 8
+    assert count_flops(net, x) > 2 * 4 * 8 * 8
+
+
+def test_time_modules_times_each_module_in_both_modes(capsys):
+    from vit_backbones.tools.benchmark import time_modules
+
+    class Recorder(torch.nn.Module):
+        """A linear layer that records the mode and grad state of calls."""
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 3)
+            self.calls = []
+
+        def forward(self, x):
+            self.calls.append((self.training, torch.is_grad_enabled()))
+            return self.linear(x)
+
+    a, b = Recorder(), Recorder()
+    results = time_modules([('a', a), ('b', b)], torch.randn(2, 4),
+                           warmup=1, iters=2, prefix='  ')
+    assert list(results) == ['a', 'b']
+    for fwd, fwd_bwd in results.values():
+        for r in (fwd, fwd_bwd):
+            assert 0 < r['min_s'] <= r['median_s']
+    for m in (a, b):
+        # warm-up + timed + memory call: 4 no-grad eval calls, then 4
+        # training calls with grad (and the grads are cleared after each)
+        assert m.calls == [(False, False)] * 4 + [(True, True)] * 4
+        assert m.linear.weight.grad is None
+    rows = capsys.readouterr().out.splitlines()
+    assert [r.split('  ')[1].strip() for r in rows] == [
+        'a forward', 'a forward+backward', 'b forward', 'b forward+backward'
+    ]
+    assert all(r.startswith('  ') and 'img/s' in r for r in rows)

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import REPO_ROOT
-from vit_backbones.demo_data import make_demo_data
+
 from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.tools.demo_data import make_demo_data
 
 TINY_CLS = osp.join(REPO_ROOT, 'tests/data/configs/tiny_cls.py')
 SMALL_SIZES = dict(cls=dict(train=8, val=4, image=32))
@@ -99,7 +99,7 @@ import torch
 # import keeps references to a default group alive at the time.
 import torch._dynamo  # noqa: F401
 import torch.distributed as dist
-from vit_backbones.compat import close_process_group
+from vit_backbones.tools.runtime import close_process_group
 
 def threads():
     return len(os.listdir('/proc/self/task'))

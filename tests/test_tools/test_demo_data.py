@@ -7,7 +7,7 @@ import pytest
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from vit_backbones.demo_data import CLASSES, SEG_CLASSES, make_demo_data
+from vit_backbones.tools.demo_data import CLASSES, SEG_CLASSES, make_demo_data
 
 SIZES = dict(
     cls=dict(train=3, val=2, image=32),

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from vit_backbones.models.backbones.base import (normalize_indices,
-                                                 resolve_arch)
+from vit_backbones.models.backbones.base import normalize_indices, resolve_arch
 from vit_backbones.models.utils import (MultiheadSelfAttention,
                                         SimpleFeaturePyramid,
                                         attention_as_matmul, bool_mask_to_bias,
@@ -10,8 +9,9 @@ from vit_backbones.models.utils import (MultiheadSelfAttention,
                                         resize_rel_pos_table,
                                         scaled_dot_product_attention,
                                         square_grid_side, use_matmul_path)
-from vit_backbones.models.utils.attention import (
-    BF16_MATMUL_MAX_KEYS, MATMUL_MAX_KEYS, cpu_has_bf16_dot_products)
+from vit_backbones.models.utils.attention import (BF16_MATMUL_MAX_KEYS,
+                                                  MATMUL_MAX_KEYS,
+                                                  cpu_has_bf16_dot_products)
 
 
 def _qkv(dtype=torch.float32):
@@ -216,59 +216,3 @@ def test_resolve_arch_and_indices():
     assert normalize_indices((0, -2), 4) == [0, 2]
     with pytest.raises(ValueError, match='out of range'):
         normalize_indices(4, 4)
-
-
-def test_count_flops_without_norms():
-    import torch.nn as nn
-
-    from vit_backbones.complexity import count_flops
-
-    class Net(nn.Module):
-
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(8, 8)
-            self.ln = nn.LayerNorm(8)
-            self.bn = nn.BatchNorm2d(4)
-
-        def forward(self, x):
-            return self.ln(self.fc(x)), self.bn(x.reshape(1, 4, 4, 4))
-
-    net = Net().eval()
-    x = torch.randn(2, 4, 8)
-    assert count_flops(net, x, norms=False) == 2 * 4 * 8 * 8
-    assert count_flops(net, x) > 2 * 4 * 8 * 8
-
-
-def test_time_modules_times_each_module_in_both_modes(capsys):
-    from vit_backbones.benchmark import time_modules
-
-    class Recorder(torch.nn.Module):
-        """A linear layer that records the mode and grad state of calls."""
-
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(4, 3)
-            self.calls = []
-
-        def forward(self, x):
-            self.calls.append((self.training, torch.is_grad_enabled()))
-            return self.linear(x)
-
-    a, b = Recorder(), Recorder()
-    results = time_modules([('a', a), ('b', b)], torch.randn(2, 4),
-                           warmup=1, iters=2, prefix='  ')
-    assert list(results) == ['a', 'b']
-    for fwd, fwd_bwd in results.values():
-        for r in (fwd, fwd_bwd):
-            assert 0 < r['min_s'] <= r['median_s']
-    for m in (a, b):
-        # warm-up + timed + memory call: 4 no-grad eval calls, then 4
-        # training calls with grad (and the grads are cleared after each)
-        assert m.calls == [(False, False)] * 4 + [(True, True)] * 4
-        assert m.linear.weight.grad is None
-    rows = capsys.readouterr().out.splitlines()
-    assert [r.split('  ')[1].strip() for r in rows] == [
-        'a forward', 'a forward+backward', 'b forward', 'b forward+backward'
-    ]
-    assert all(r.startswith('  ') and 'img/s' in r for r in rows)

@@ -16,10 +16,10 @@ import sys
 import pytest
 from helpers import REPO_ROOT, demo_data_options
 
-from vit_backbones.demo_data import make_demo_data
+from vit_backbones.tools.demo_data import make_demo_data
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), 'test_models',
-                            'test_backbones'))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)),
+                            'test_models', 'test_backbones'))
 from test_contract import NETWORKS  # noqa: E402
 
 TINY_CLS = osp.join(REPO_ROOT, 'tests/data/configs/tiny_cls.py')
