@@ -687,7 +687,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--compile-options', nargs='+', default=[], metavar='KEY=VALUE',
         help='inductor options for --compile, e.g. '
-        'force_layout_optimization=True (see the README on convolutions)')
+        'force_layout_optimization=True (see docs/deployment.md)')
     parser.add_argument(
         '--profile', action='store_true',
         help='split the time of each side (and of compiled ours, with '

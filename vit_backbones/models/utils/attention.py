@@ -83,35 +83,21 @@ def prefer_matmul(query: torch.Tensor, key: torch.Tensor,
                   attn_mask: Optional[torch.Tensor]) -> bool:
     """Whether explicit matmuls beat ``F.scaled_dot_product_attention``.
 
-    Measured on CPU (torch 2.13, 2 threads, AVX-512 with bfloat16 dot
-    products), in microbenchmarks per call and in whole networks at 224,
-    batch 8, with each path forced in turn in one process:
+    On CPU, explicit matmuls for:
 
-    * a mask that needs gradients (a learned position bias) sends SDPA to
-      its unfused path, which also scans every row for fully masked keys;
-      the matmuls compute the same without that (~10 % faster in float32;
-      ViL's bfloat16 training step takes 1.6x as long through SDPA);
-    * bfloat16, up to :data:`BF16_MATMUL_MAX_KEYS` keys, masked or not:
-      with gradients, SDPA's CPU backward makes a call 1.3-3.3x slower
-      than the matmuls, and a bfloat16 autocast training step of
-      HAT-Net-T 1.4x, HVT-Ti-1 1.3x and DHVT-T 1.2x as slow; without,
-      the forward of DHVT-T/S and HVT-Ti-1/S-1 is 6-14 % slower through
-      SDPA. At 2048 keys and more SDPA is as fast or faster, and in
-      training stores no attention map. Measured on a CPU with bfloat16
-      dot products (AVX512-BF16); where bfloat16 matmuls are emulated it
-      is unmeasured, and the float32 rules apply;
+    * a mask that needs gradients (a learned position bias): it sends SDPA
+      to its unfused path, which also scans every row for fully masked
+      keys;
+    * bfloat16 where the CPU has bfloat16 dot products, up to
+      :data:`BF16_MATMUL_MAX_KEYS` keys, masked or not (SDPA's CPU
+      bfloat16 kernels, its backward above all, are slower there);
     * float32 without gradients and without a mask, up to
-      :data:`MATMUL_MAX_KEYS` keys (HAT-Net's tiles and pooled keys, HVT's
-      pooled stages): the matmuls are 25-35 % faster per call at 49-100
-      keys and HAT-Net-T's forward 2-4 %; at HVT's and DHVT's 197-203
-      keys SDPA is faster (DHVT-T's forward by 7-10 %).
+      :data:`MATMUL_MAX_KEYS` keys.
 
-    Otherwise SDPA: in float32 with gradients it is as fast or faster
-    (1.0-2.0x per call at 49-3136 keys, whole training steps even) and
-    stores no attention map; float16 has no fast matmul on CPU (its
-    matmul path is 2-20x slower than SDPA).
-
-    Every device other than CPU takes SDPA.
+    SDPA otherwise: in float32 with gradients it is as fast or faster and
+    stores no attention map, and float16 has no fast matmul on CPU. Every
+    device other than CPU takes SDPA. The measurements behind each rule are
+    in ``docs/benchmarks.md`` ("How attention picks its kernel on CPU").
     """
     if query.device.type != 'cpu' or query.dtype == torch.float16:
         return False
