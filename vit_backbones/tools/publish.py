@@ -130,7 +130,9 @@ def publish_checkpoint(src: str,
     num_params = sum(v.numel() for k, v in state_dict.items()
                      if not k.endswith(('running_mean', 'running_var',
                                         'num_batches_tracked')))
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    # The checkout (or .mim root) that holds configs/: above the package.
+    import vit_backbones
+    root = osp.dirname(osp.dirname(osp.abspath(vit_backbones.__file__)))
     return dict(path=final, sha256=digest, num_params=num_params, meta=meta,
                 run=describe_run(meta, root))
 
