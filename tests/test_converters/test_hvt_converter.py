@@ -196,10 +196,48 @@ def test_cli_round_trip(tmp_path):
         cli.main([str(src), str(tmp_path / 'bad.pth'), '--img-size', '64'])
     assert not (tmp_path / 'bad.pth').exists()
 
+    for bad in (['0'], ['32', '48', '64']):
+        with pytest.raises(SystemExit):
+            cli.main([str(src), str(tmp_path / 'bad.pth'), '--img-size',
+                      *bad])
+
     converted = torch.load(dst, weights_only=True)['state_dict']
     other = _classifier(arch, 7, img_size=32).eval()
     other.load_state_dict(converted, strict=True)
     x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            other(x, mode='tensor'), ours(x, mode='tensor'))
+
+
+def test_cli_takes_a_non_square_img_size(tmp_path):
+    """A checkpoint trained at H x W != square converts from the command
+    line with ``--img-size H W`` (its pos_embed is not a square grid, so it
+    cannot be read from the weights) and gives the same outputs."""
+    import importlib.util
+    torch.manual_seed(0)
+    arch = dict(embed_dims=64, num_layers=2, num_heads=1, patch_size=16,
+                pool_blocks=(0, ))
+    ours = _classifier(arch, 7, img_size=(32, 48), drop_path_rate=0.).eval()
+    ours.init_weights()
+    official = _official_format(ours.backbone, num_classes=7)
+    official['head.weight'] = ours.head.fc.weight.detach().clone()
+    official['head.bias'] = ours.head.fc.bias.detach().clone()
+    src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
+    torch.save({'model': official}, src)
+    spec = importlib.util.spec_from_file_location(
+        'hvt_to_mmpretrain',
+        osp.join(REPO_ROOT, 'tools', 'model_converters',
+                 'hvt_to_mmpretrain.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    with pytest.raises(ValueError, match='Pass img_size'):
+        cli.main([str(src), str(tmp_path / 'inferred.pth')])
+    cli.main([str(src), str(dst), '--img-size', '32', '48'])
+    other = _classifier(arch, 7, img_size=(32, 48)).eval()
+    other.load_state_dict(
+        torch.load(dst, weights_only=True)['state_dict'], strict=True)
+    x = torch.rand(2, 3, 32, 48)
     with torch.no_grad():
         torch.testing.assert_close(
             other(x, mode='tensor'), ours(x, mode='tensor'))

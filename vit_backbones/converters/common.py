@@ -246,14 +246,16 @@ def run_cli(network: str,
             report: Optional[Callable] = None) -> None:
     """The command line of a converter, the same for every network::
 
-        SRC DST [--arch ARCH] [--no-validate] [--img-size N] [--unsafe-load]
+        SRC DST [--arch ARCH] [--no-validate] [--img-size N | H W]
+                [--unsafe-load]
 
     Args:
         network (str): the network's name, for the help text.
         convert (callable): the network's ``convert(checkpoint, *, arch,
             validate, **extra)``.
         argv (list[str], optional): arguments (default: ``sys.argv``).
-        img_size (bool): offer ``--img-size`` (passed as ``img_size``).
+        img_size (bool): offer ``--img-size N`` or ``--img-size H W``
+            (passed as ``img_size``: an int, or an ``(H, W)`` tuple).
         add_arguments (callable, optional): adds network-specific flags.
         extra_kwargs (callable, optional): ``args -> dict`` of further
             keyword arguments of ``convert``.
@@ -278,14 +280,20 @@ def run_cli(network: str,
         parser.add_argument(
             '--img-size',
             type=int,
-            help='training input size the position tables were built for '
-            '(default: read from the weights)')
+            nargs='+',
+            metavar='SIZE',
+            help='training input size the position tables were built for: '
+            'N for N x N, or H W (default: read from the weights, square)')
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
     kwargs = dict(extra_kwargs(args)) if extra_kwargs is not None else {}
     if img_size and args.img_size is not None:
-        kwargs['img_size'] = args.img_size
+        size = args.img_size
+        if len(size) > 2 or min(size) < 1:
+            parser.error('--img-size takes one positive size (N x N) or two '
+                         f'(H W), got {" ".join(map(str, size))}')
+        kwargs['img_size'] = size[0] if len(size) == 1 else tuple(size)
     checkpoint = load_checkpoint_file(args.src, unsafe=args.unsafe_load)
     state_dict = convert(
         checkpoint,
