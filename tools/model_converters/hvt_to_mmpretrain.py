@@ -11,7 +11,8 @@ Reads the release files of https://github.com/zhuang-group/HVT/releases
 ``--arch`` is given, the input size from ``pos_embed`` (square) unless
 ``--img-size`` is (``N``, or ``H W`` for a checkpoint trained on
 non-square inputs). The official files pickle an ``argparse.Namespace``,
-so only convert files you trust. The mapping lives in :mod:`vit_backbones.converters.hvt`.
+so only convert files you trust. The mapping lives in
+:mod:`vit_backbones.converters.hvt`.
 """
 
 
