@@ -167,27 +167,43 @@ def test_rejects_bad_checkpoints():
         headless, arch=TINY_ARCH, img_size=TINY_SIZE, validate=False)
 
 
-def test_cli_round_trip(tmp_path):
-    """The CLI reads a release-like file (pickled Namespace), infers the
-    arch and writes a file that loads with weights_only=True."""
-    import importlib.util
-    torch.manual_seed(0)
-    arch = dict(embed_dims=64, num_layers=2, num_heads=1, patch_size=16,
+CLI_ARCH = dict(embed_dims=64, num_layers=2, num_heads=1, patch_size=16,
                 pool_blocks=(0, ))
-    ours = _classifier(arch, 7, img_size=32, drop_path_rate=0.).eval()
+
+
+def _release_file(path, img_size, **extra):
+    """A release-like official file of a 7-class CLI_ARCH classifier
+    trained at ``img_size``; returns the classifier."""
+    torch.manual_seed(0)
+    ours = _classifier(CLI_ARCH, 7, img_size=img_size,
+                       drop_path_rate=0.).eval()
     ours.init_weights()
     official = _official_format(ours.backbone, num_classes=7)
     official['head.weight'] = ours.head.fc.weight.detach().clone()
     official['head.bias'] = ours.head.fc.bias.detach().clone()
-    src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
-    torch.save({'model': official, 'args': argparse.Namespace(lr=1e-3)}, src)
+    torch.save(dict(model=official, **extra), path)
+    return ours
 
+
+def _cli():
+    """tools/model_converters/hvt_to_mmpretrain.py as a module."""
+    import importlib.util
     spec = importlib.util.spec_from_file_location(
         'hvt_to_mmpretrain',
         osp.join(REPO_ROOT, 'tools', 'model_converters',
                  'hvt_to_mmpretrain.py'))
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
+    return cli
+
+
+def test_cli_round_trip(tmp_path):
+    """The CLI reads a release-like file (pickled Namespace), infers the
+    arch and writes a file that loads with weights_only=True."""
+    arch = CLI_ARCH
+    src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
+    ours = _release_file(src, 32, args=argparse.Namespace(lr=1e-3))
+    cli = _cli()
     cli.main([str(src), str(dst)])
     # The same flags as every converter: --arch, --img-size, --no-validate.
     cli.main([str(src), str(tmp_path / 'explicit.pth'), '--arch',
@@ -214,27 +230,13 @@ def test_cli_takes_a_non_square_img_size(tmp_path):
     """A checkpoint trained at H x W != square converts from the command
     line with ``--img-size H W`` (its pos_embed is not a square grid, so it
     cannot be read from the weights) and gives the same outputs."""
-    import importlib.util
-    torch.manual_seed(0)
-    arch = dict(embed_dims=64, num_layers=2, num_heads=1, patch_size=16,
-                pool_blocks=(0, ))
-    ours = _classifier(arch, 7, img_size=(32, 48), drop_path_rate=0.).eval()
-    ours.init_weights()
-    official = _official_format(ours.backbone, num_classes=7)
-    official['head.weight'] = ours.head.fc.weight.detach().clone()
-    official['head.bias'] = ours.head.fc.bias.detach().clone()
     src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
-    torch.save({'model': official}, src)
-    spec = importlib.util.spec_from_file_location(
-        'hvt_to_mmpretrain',
-        osp.join(REPO_ROOT, 'tools', 'model_converters',
-                 'hvt_to_mmpretrain.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    ours = _release_file(src, (32, 48))
+    cli = _cli()
     with pytest.raises(ValueError, match='Pass img_size'):
         cli.main([str(src), str(tmp_path / 'inferred.pth')])
     cli.main([str(src), str(dst), '--img-size', '32', '48'])
-    other = _classifier(arch, 7, img_size=(32, 48)).eval()
+    other = _classifier(CLI_ARCH, 7, img_size=(32, 48)).eval()
     other.load_state_dict(
         torch.load(dst, weights_only=True)['state_dict'], strict=True)
     x = torch.rand(2, 3, 32, 48)
