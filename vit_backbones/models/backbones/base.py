@@ -341,11 +341,13 @@ class VitBackbone(BaseBackbone):
     def add_out_norms(self, out_norm_cfg: Optional[dict],
                       channels: Sequence[Tuple[int, int]]) -> None:
         """Add a norm ``norm{i}`` of ``c`` channels for each ``(i, c)`` of
-        ``channels`` (nothing when ``out_norm_cfg`` is None)."""
+        ``channels`` (nothing when ``out_norm_cfg`` is None): one per index,
+        in index order, whatever the order and repeats of ``out_indices``
+        that ``channels`` follows."""
         self.out_norm_cfg = out_norm_cfg
         if out_norm_cfg is None:
             return
-        for index, num in channels:
+        for index, num in sorted(dict(channels).items()):
             self._new_layers.append(f'norm{index}')
             self.add_module(f'norm{index}',
                             build_norm_layer(out_norm_cfg, num))

@@ -426,7 +426,7 @@ class DHVT(VitBackbone):
         if final_norm:
             self.norm = build_norm_layer(layer_norm_cfg, self.embed_dims)
         self.add_out_norms(out_norm_cfg, [
-            (i, self.embed_dims) for i in sorted(set(self.out_indices))
+            (i, self.embed_dims) for i in self.out_indices
             if not (i == num_layers - 1 and final_norm)
         ])
         self.add_pyramid(self.embed_dims, pyramid_norm_cfg)

@@ -562,9 +562,8 @@ class HATNet(VitBackbone):
                                               self.embed_dims[i], norm_cfg)
             self.stages.append(HATNetStage(blocks, downsample, with_cp))
 
-        self.add_out_norms(
-            out_norm_cfg,
-            [(i, self.embed_dims[i]) for i in sorted(self.out_indices)])
+        self.add_out_norms(out_norm_cfg,
+                           [(i, self.embed_dims[i]) for i in self.out_indices])
         self._freeze_stages()
 
     def init_official_weights(self):

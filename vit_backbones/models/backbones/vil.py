@@ -687,9 +687,8 @@ class ViL(VitBackbone):
             channels = self.embed_dims[s]
         self.num_features = [self.embed_dims[i] for i in self.out_indices]
         self.out_channels = self.num_features
-        self.add_out_norms(
-            out_norm_cfg,
-            [(i, self.embed_dims[i]) for i in sorted(self.out_indices)])
+        self.add_out_norms(out_norm_cfg,
+                           [(i, self.embed_dims[i]) for i in self.out_indices])
         self._register_load_state_dict_pre_hook(self._adapt_state_dict)
         self._freeze_stages()
 
