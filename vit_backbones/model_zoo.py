@@ -16,6 +16,15 @@ registered through mmpretrain's public ``ModelHub.register_model_index``;
 models, which mmpretrain's ``get_model`` cannot build and which are not
 registered. ``model-index.yml`` imports both, for mim and the model-zoo
 tables.
+
+Weights: the ``*_3rdparty_*`` entries name the official files (``Weights``
+is the official URL); ``get_model(name, pretrained=True)`` downloads one
+into torch's hub cache and converts it while loading
+(:mod:`vit_backbones.converters.official`). The other entries have no
+published weights; mmpretrain would warn and hand back a randomly
+initialised model for ``pretrained=True``, so their registered ``weights``
+point at :data:`UNPUBLISHED`, whose loader raises an error that says what
+to use instead. The metafiles keep ``Weights: null``.
 """
 import os.path as osp
 from typing import Dict, List, Optional
@@ -65,6 +74,47 @@ def classification_metafiles(path: str) -> Dict[str, List[str]]:
     return metafiles
 
 
+#: The checkpoint "scheme" of registered models without published weights;
+#: its loader (:func:`load_from_unpublished`) raises.
+UNPUBLISHED = 'vit-backbones-unpublished://'
+
+
+class NoPublishedWeightsError(FileNotFoundError):
+    """``pretrained=True`` for a model zoo entry that has no weights."""
+
+
+def load_from_unpublished(filename: str, map_location=None):
+    """The loader of :data:`UNPUBLISHED`: raise, naming the model and the
+    entries of the same config that do have weights."""
+    name = filename[len(UNPUBLISHED):]
+    models = _registered_models()
+    config = models[name].config
+    others = sorted(
+        other for other, model in models.items()
+        if other != name and model.weights
+        and not model.weights.startswith(UNPUBLISHED)
+        and model.config == config)
+    hint = (f' The official weights of this model are {others}: '
+            f'get_model({others[0]!r}, pretrained=True).') if others else ''
+    raise NoPublishedWeightsError(
+        f'{name} has no published weights, so pretrained=True cannot load '
+        f'any (the model would be random).{hint} Or pass a checkpoint: '
+        'pretrained="path/or/URL" (an official file is converted while it '
+        'loads; see configs/<network>/README.md).')
+
+
+def _registered_models() -> dict:
+    """mmpretrain's table of registered model metainfo, by lower-case name.
+
+    ``ModelHub.get`` returns a deep copy with the config parsed; the
+    ``weights`` of our entries are set in the table itself, which
+    mmpretrain 1.x (and its onedl fork) keep in ``ModelHub._models_dict``
+    (tests/test_model_zoo.py checks that ``get_model`` sees the change).
+    """
+    from mmpretrain.apis import ModelHub
+    return ModelHub._models_dict
+
+
 _registered = False
 
 
@@ -83,7 +133,10 @@ def register_models(path: Optional[str] = None) -> int:
     path = path or find_model_index()
     if path is None:
         return 0
+    from mmengine.runner.checkpoint import CheckpointLoader
     from mmpretrain.apis import ModelHub
+    CheckpointLoader.register_scheme(
+        prefixes=UNPUBLISHED, force=True)(load_from_unpublished)
     root = osp.dirname(path)
     count = 0
     for metafile, names in classification_metafiles(path).items():
@@ -92,6 +145,10 @@ def register_models(path: Optional[str] = None) -> int:
             raise ValueError(f'Model names {taken} of {metafile} are already '
                              'registered in mmpretrain.')
         ModelHub.register_model_index(metafile, config_prefix=root)
+        for name in names:
+            model = _registered_models()[name]
+            if not model.weights:
+                model.weights = UNPUBLISHED + name
         count += len(names)
     _registered = True
     return count

@@ -18,7 +18,11 @@ change                        why
                               the allowlist of :mod:`vit_backbones.safe_load`
                               for everything that goes through mmengine:
                               ``load_from``, ``resume``, ``init_cfg=dict(
-                              type='Pretrained')``, ``get_model``. Undo:
+                              type='Pretrained')``, ``get_model``; they
+                              also convert an official file of the four
+                              networks while it loads (:mod:`vit_backbones.
+                              converters.official`) and check a download
+                              before caching it. Undo:
                               :func:`restore_mmengine_loaders`.
 :func:`resolve_fork_configs`  The onedl-* forks keep the import names
                               (``mmseg``) but not the distribution names

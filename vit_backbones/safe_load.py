@@ -19,12 +19,17 @@ file you trust anyway (``--unsafe-load`` in the tools, or
 :func:`load_from_http` are the loaders that :mod:`vit_backbones.patches`
 puts into mmengine's ``CheckpointLoader`` (``load_checkpoint``,
 ``init_cfg=dict(type='Pretrained')``, ``Runner.resume``/``load_from``,
-mmpretrain's ``get_model``) when :mod:`vit_backbones` is imported.
+mmpretrain's ``get_model``) when :mod:`vit_backbones` is imported; they
+also convert an official checkpoint of the four networks while it loads
+(:func:`vit_backbones.converters.official.convert_official`), and
+:func:`load_from_http` checks a download before it enters the cache.
 """
 import argparse
+import http.client
 import os
 import pickle
 import re
+import tempfile
 from typing import List
 
 import numpy as np
@@ -155,40 +160,133 @@ def load_checkpoint_file(path,
 # so they read "local" and "http".
 def load_from_local(filename: str, map_location=None):
     """Load a local checkpoint file through :func:`load_checkpoint_file`
-    (mmengine's ``load_from_local``, made safe)."""
+    (mmengine's ``load_from_local``, made safe); an official file of one of
+    the four networks is converted to the mmpretrain layout
+    (:func:`vit_backbones.converters.official.convert_official`)."""
+    from .converters.official import convert_official
+    filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    return load_checkpoint_file(filename, map_location)
+    return convert_official(load_checkpoint_file(filename, map_location),
+                            filename)
+
+
+#: File names that say nothing of the model (ViL publishes every model as
+#: ``.../<run>/model_best.pth``): cached under ``<run>_<name>`` instead.
+_GENERIC_NAMES = re.compile(
+    r'(model_best|model_final|checkpoint|checkpoint_best|best|last|latest|'
+    r'model|weights)\.(pth|pt|bin)')
+
+
+def cache_file_name(url: str) -> str:
+    """The name of ``url``'s file in the hub cache: its base name, as torch
+    and mmengine cache it, or ``<parent>_<base name>`` where the base name
+    is a generic one shared by many models (:data:`_GENERIC_NAMES`)."""
+    from urllib.parse import unquote, urlparse
+    path = unquote(urlparse(url).path).rstrip('/')
+    name = os.path.basename(path)
+    parent = os.path.basename(os.path.dirname(path))
+    if _GENERIC_NAMES.fullmatch(name) and parent:
+        return f'{parent}_{name}'
+    return name
+
+
+class CheckpointDownloadError(OSError):
+    """A checkpoint URL cannot be downloaded (HTTP error, unreachable host,
+    an incomplete file)."""
+
+
+def _manual_route(url: str) -> str:
+    from .converters.official import CONVERTER_CLI
+    clis = ', '.join(sorted(set(CONVERTER_CLI.values())))
+    return (f'Download {url} by hand and pass the local file instead (an '
+            'official file is converted while it loads), or convert it '
+            f'offline with the converter of its network ({clis}).')
+
+
+def download_checkpoint(url: str, cached: str, progress: bool) -> None:
+    """Download ``url`` to ``cached``, never leaving a partial file there.
+
+    The file is written under a temporary name in the cache folder, read
+    back with :func:`load_checkpoint_file` (a truncated zip or pickle does
+    not load) and only then moved into place.
+    """
+    from urllib.error import URLError
+
+    from torch.hub import download_url_to_file
+    folder = os.path.dirname(cached)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f'.{os.path.basename(cached)}.', suffix='.part')
+    os.close(fd)
+    try:
+        try:
+            download_url_to_file(url, tmp, progress=progress)
+        except (URLError, OSError, http.client.HTTPException) as error:
+            raise CheckpointDownloadError(
+                f'Could not download {url}: {error}. '
+                f'{_manual_route(url)}') from None
+        try:
+            _check_complete(tmp)
+        except CheckpointFileError as error:
+            raise CheckpointDownloadError(
+                f'The download of {url} is incomplete or not a checkpoint '
+                f'({error}); nothing was cached. {_manual_route(url)}') \
+                from None
+        os.replace(tmp, cached)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _check_complete(path: str) -> None:
+    """Raise :class:`CheckpointFileError` unless ``path`` is a complete
+    torch file: a zip archive must list every member and pass its CRCs; a
+    legacy (pickle) file must unpickle to the end."""
+    import zipfile
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError) as error:
+            raise CheckpointFileError(f'{path}: {error}') from None
+        if bad is not None:
+            raise CheckpointFileError(f'{path}: member {bad} is corrupt')
+        return
+    try:
+        load_checkpoint_file(path, 'cpu')
+    except UnsafeCheckpointError:
+        pass  # complete, but refused: the load after the download says so
 
 
 def load_from_http(filename: str, map_location=None, model_dir=None,
                    progress: bool = os.isatty(0)):
     """Download a checkpoint into torch's hub cache once, then load it
-    through :func:`load_checkpoint_file` (mmengine's ``load_from_http``,
-    made safe).
+    like :func:`load_from_local` (mmengine's ``load_from_http``, made safe,
+    with official files converted).
 
     In a distributed run the first process of each machine (``LOCAL_RANK``
     0, or rank 0 where that is not set) downloads while the others wait at a
     barrier, then they read the cached file: one download for N processes.
-    ``torch.hub.download_url_to_file`` writes to a temporary file and moves
-    it into place when complete, so the cache never holds a partial file.
+    A download is checked before it is moved into the cache
+    (:func:`download_checkpoint`), so the cache never holds a partial file;
+    an HTTP error, an unreachable host or an incomplete file raise
+    :class:`CheckpointDownloadError` naming the URL and the manual route.
     """
     from mmengine.dist import barrier, get_dist_info
-    from torch.hub import download_url_to_file, get_dir
+    from torch.hub import get_dir
     model_dir = model_dir or os.path.join(get_dir(), 'checkpoints')
-    cached = os.path.join(model_dir, os.path.basename(filename))
+    cached = os.path.join(model_dir, cache_file_name(filename))
     rank, world_size = get_dist_info()
     downloads = int(os.environ.get('LOCAL_RANK', rank)) == 0
 
-    def download():
-        if not os.path.exists(cached):
-            os.makedirs(model_dir, exist_ok=True)
-            download_url_to_file(filename, cached, progress=progress)
-
-    if downloads:
-        download()
+    if downloads and not os.path.exists(cached):
+        download_checkpoint(filename, cached, progress)
     if world_size > 1:
         barrier()
-        if not downloads:
-            download()  # finds the file the first process cached
-    return load_checkpoint_file(cached, map_location)
+        if not downloads and not os.path.exists(cached):
+            # The first process failed (and raised) or caches elsewhere.
+            download_checkpoint(filename, cached, progress)
+    from .converters.official import convert_official
+    return convert_official(load_checkpoint_file(cached, map_location),
+                            filename)

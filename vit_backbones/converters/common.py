@@ -34,8 +34,15 @@ from vit_backbones.safe_load import (add_unsafe_load_argument,
                                      load_checkpoint_file)
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model it is meant for."""
+class CheckpointMismatchError(ValueError, KeyError):
+    """A checkpoint does not fit the model it is meant for.
+
+    Also a ``KeyError``, which the backbones' ``Pretrained`` loads raised
+    before, so that code catching it keeps working."""
+
+    # KeyError's str() is the repr of its argument; the messages here are
+    # meant to be read.
+    __str__ = ValueError.__str__
 
 
 def unwrap_state_dict(checkpoint,
@@ -103,16 +110,28 @@ def check_state_dict(state_dict: Dict[str, torch.Tensor],
              for k in state_dict
              if k in expected and state_dict[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        lines = [f'The {what} does not fit {type(model).__name__}:']
-        if missing:
-            lines.append(f'  missing keys ({len(missing)}): {missing[:20]}')
-        if unexpected:
-            lines.append(
-                f'  unexpected keys ({len(unexpected)}): {unexpected[:20]}')
-        if wrong:
-            lines.append('  shape mismatches (key, checkpoint, model): '
-                         f'{wrong[:20]}')
-        raise CheckpointMismatchError('\n'.join(lines))
+        raise CheckpointMismatchError(
+            mismatch_message(f'The {what} does not fit '
+                             f'{type(model).__name__}:', missing, unexpected,
+                             wrong))
+
+
+def mismatch_message(title: str, missing: Sequence[str],
+                     unexpected: Sequence[str],
+                     wrong: Sequence[tuple]) -> str:
+    """``title``, then a line each for the missing keys, the unexpected
+    keys and the ``(key, checkpoint shape, model shape)`` mismatches that
+    there are (20 of each at most)."""
+    lines = [title]
+    if missing:
+        lines.append(f'  missing keys ({len(missing)}): {list(missing[:20])}')
+    if unexpected:
+        lines.append(f'  unexpected keys ({len(unexpected)}): '
+                     f'{list(unexpected[:20])}')
+    if wrong:
+        lines.append('  shape mismatches (key, checkpoint, model): '
+                     f'{list(wrong[:20])}')
+    return '\n'.join(lines)
 
 
 def key_by_rules(key: str, rules: Sequence[Tuple['re.Pattern', object]],

@@ -146,7 +146,8 @@ def convert(checkpoint,
         validate (bool): Check every key and shape against ``HVT(arch)``
             and that the classifier head is there. Defaults to True.
         img_size (int | tuple, optional): The training input size; read
-            from ``pos_embed`` (square) when omitted. Defaults to None.
+            from ``pos_embed`` (square) when omitted; a non-square grid
+            needs it when ``validate`` is set. Defaults to None.
 
     Returns:
         OrderedDict: the mmpretrain classifier state dict (``backbone.*``,
@@ -161,7 +162,17 @@ def convert(checkpoint,
     if arch is None:
         arch = infer_arch(state_dict)
     if img_size is None:
-        img_size = img_size_of(state_dict)
+        try:
+            img_size = img_size_of(state_dict)
+        except CheckpointMismatchError:
+            if validate:
+                raise
+            # The keys do not depend on the grid: the official pooling is
+            # 1-D over the token sequence, so any grid of L tokens names
+            # the same layers (the model that receives the weights checks
+            # the shapes).
+            patch = state_dict['patch_embed.proj.weight'].shape[-1]
+            img_size = (patch, state_dict['pos_embed'].shape[1] * patch)
     with torch.device('meta'):
         model = HVT(arch=arch, img_size=img_size, drop_path_rate=0.)
     converted = rename_keys(

@@ -357,6 +357,12 @@ class DHVT(VitBackbone):
     # 2: the final norm is ``norm`` (``ln1`` before; see VitBackbone).
     _version = 2
     RENAMED_LAYERS = {2: {'ln1': 'norm'}}
+    MISSING_CHECKPOINT_HINT = (
+        'DHVT published no weights, so the DHVT detection and segmentation '
+        'configs need ImageNet weights you trained: run '
+        'configs/dhvt/dhvt-{tiny,small}-p16_8xb64_in1k.py and point '
+        'checkpoint_file at its checkpoint (an official main.py file is '
+        'converted while it loads).')
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny-in1k-p16',
