@@ -1,7 +1,8 @@
 # Mask R-CNN 1x with an ImageNet-pretrained DHVT-S.
 _base_ = './mask-rcnn_dhvt-tiny-p16_fpn_1x_coco.py'
 
-checkpoint_file = 'work_dirs/dhvt-small-p16_3rdparty_in1k.pth'  # placeholder
+# DHVT published no weights: see _base_/dhvt-tiny-p16_dense.py.
+checkpoint_file = 'work_dirs/dhvt-small-p16_8xb64_in1k/epoch_300.pth'
 model = dict(
     backbone=dict(
         arch='small-in1k-p16',

@@ -1,7 +1,10 @@
 _base_ = './retinanet_hat-net-tiny_fpn_1x_coco.py'
 
-# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Small.pth <this path>
-checkpoint_file = 'work_dirs/hat-net-small_3rdparty_in1k.pth'
+# The official ImageNet weights (hat-net-small_3rdparty_in1k in the model zoo),
+# converted while they load; a local copy of the file, or a converted
+# or trained checkpoint, works too.
+checkpoint_file = ('https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+                   'HAT-Net_Small.pth')
 
 model = dict(
     backbone=dict(

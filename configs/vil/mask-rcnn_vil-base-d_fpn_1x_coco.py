@@ -5,7 +5,10 @@
 # here.
 _base_ = './mask-rcnn_vil-tiny_fpn_1x_coco.py'
 
-checkpoint_file = 'work_dirs/vil-base-d_3rdparty_in1k.pth'
+# No official ImageNet-1k ViL-Base-D weights exist: pre-train with
+# configs/vil/vil-base-d_8xb128_in1k.py first (or point this at a
+# ViL-Base-D classifier checkpoint of your own).
+checkpoint_file = 'work_dirs/vil-base-d_8xb128_in1k/epoch_300.pth'
 
 model = dict(
     backbone=dict(

@@ -5,7 +5,12 @@
 # loads here.
 _base_ = './retinanet_vil-tiny_fpn_1x_coco.py'
 
-checkpoint_file = 'work_dirs/vil-medium-d_3rdparty_in1k.pth'
+# The official ImageNet weights (vil-medium-d_3rdparty_in1k in the model zoo),
+# converted while they load; a local copy of the file, or a converted
+# or trained checkpoint, works too.
+checkpoint_file = ('https://penzhanwu2.blob.core.windows.net/imagenet/msvit/'
+                   'visionlongformer/'
+                   'longdeepmedium_ape0_exact0_mode1_switch075/model_best.pth')
 
 model = dict(
     backbone=dict(

@@ -2,7 +2,11 @@
 # with drop path 0.1 (official README table).
 _base_ = './retinanet_vil-tiny_fpn_1x_coco.py'
 
-checkpoint_file = 'work_dirs/vil-small_3rdparty_in1k.pth'
+# The official ImageNet weights (vil-small_3rdparty_in1k in the model zoo),
+# converted while they load; a local copy of the file, or a converted
+# or trained checkpoint, works too.
+checkpoint_file = ('https://penzhanwu2.blob.core.windows.net/imagenet/msvit/'
+                   'visionlongformer/small1281_relative/model_best.pth')
 
 model = dict(
     backbone=dict(

@@ -6,8 +6,8 @@
 The tables sit between ``<!-- MODEL TABLES -->`` and
 ``<!-- /MODEL TABLES -->``; one table per collection of ``model-index.yml``,
 one row per model: task, dataset, parameters, FLOPs, the metrics with where
-they come from, the config and the weights (ours, or the official ones the
-converter takes).
+they come from, the config and the weights (ours, or the official files that
+``get_model(name, pretrained=True)`` downloads and converts while loading).
 """
 import argparse
 import os.path as osp
@@ -54,11 +54,14 @@ def _metrics(model):
 
 
 def _weights(model):
+    converted = (model.get('Converted From') or {}).get('Weights')
+    if model.get('Weights') and model['Weights'] == converted:
+        # get_model(name, pretrained=True) converts it while it loads.
+        return f'[official]({converted}) (converted on load)'
     if model.get('Weights'):
         return f'[ckpt]({model["Weights"]})'
-    converted = model.get('Converted From')
-    if converted and converted.get('Weights'):
-        return f'[official]({converted["Weights"]}) (convert)'
+    if converted:
+        return f'[official]({converted}) (convert)'
     return '-'
 
 

@@ -7,11 +7,11 @@
 # (e.g. RetinaNet's levels); DHVT-S changes `arch` and the checkpoint.
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 
-# No official DHVT weights were released. Point this at ImageNet weights:
-# an official main.py checkpoint converted with
-# tools/model_converters/dhvt_to_mmpretrain.py, or a checkpoint of
-# dhvt-tiny-p16_8xb64_in1k.py.
-checkpoint_file = 'work_dirs/dhvt-tiny-p16_3rdparty_in1k.pth'  # placeholder
+# No official ImageNet weights: DHVT published none (configs/dhvt/README.md).
+# Point this at your own: a checkpoint of dhvt-tiny-p16_8xb64_in1k.py, or an
+# official main.py file you trained (converted while it loads). Until then
+# the run stops with an error naming this path.
+checkpoint_file = 'work_dirs/dhvt-tiny-p16_8xb64_in1k/epoch_300.pth'
 
 backbone = dict(
     _delete_=True,

@@ -7,9 +7,11 @@
 # change `arch` and the checkpoint.
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 
-# The official ImageNet weights, converted with
-# tools/model_converters/hat_net_to_mmpretrain.py HAT-Net_Tiny.pth <this path>
-checkpoint_file = 'work_dirs/hat-net-tiny_3rdparty_in1k.pth'
+# The official ImageNet weights (hat-net-tiny_3rdparty_in1k in the model zoo),
+# converted while they load; a local copy of the file, or a converted
+# or trained checkpoint, works too.
+checkpoint_file = ('https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+                   'HAT-Net_Tiny.pth')
 
 backbone = dict(
     _delete_=True,

@@ -9,9 +9,11 @@
 # checkpoint.
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 
-# Converted with tools/model_converters/hvt_to_mmpretrain.py from the
-# official hvt_s_1.pth (GitHub release v1.1 of zhuang-group/HVT).
-checkpoint_file = 'work_dirs/hvt-s-1_3rdparty_in1k.pth'
+# The official ImageNet weights (hvt-s-1_3rdparty_in1k in the model zoo),
+# converted while they load; a local copy of the file, or a converted
+# or trained checkpoint, works too.
+checkpoint_file = ('https://github.com/zhuang-group/HVT/releases/download/'
+                   'v1.1/hvt_s_1.pth')
 
 backbone = dict(
     _delete_=True,

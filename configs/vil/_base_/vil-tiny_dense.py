@@ -7,11 +7,15 @@
 # what the task needs; the other variants change `arch` and the checkpoint.
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 
-# An ImageNet checkpoint converted with
-# tools/model_converters/vil_to_mmpretrain.py (or trained with
-# configs/vil/vil-tiny_8xb128_in1k.py); the classification layout (full
-# attention in stages 3-4) is adapted when it is loaded.
-checkpoint_file = 'work_dirs/vil-tiny_3rdparty_in1k.pth'
+# The official ImageNet weights (vil-tiny_3rdparty_in1k in the model zoo),
+# converted while they load; a local copy of the file, or a converted
+# or trained checkpoint, works too.
+# The classification layout (full attention in stages 3-4) is adapted
+# when it is loaded.
+checkpoint_file = ('https://penzhanwu2.blob.core.windows.net/imagenet/msvit/'
+                   'visionlongformer/'
+                   'longtiny1191_ape0_exact0_nglo1_mode1_swith075/'
+                   'model_best.pth')
 
 backbone = dict(
     _delete_=True,
