@@ -91,7 +91,10 @@ def test_config_settings(path):
     assert backbone.ds_ratios == (16, 8, 4, 1)
     assert backbone.init_cfg.type == 'Pretrained'
     assert backbone.init_cfg.prefix == 'backbone.'
-    assert f'hat-net-{v}_3rdparty_in1k' in backbone.init_cfg.checkpoint
+    # The official release of the variant, converted while it loads.
+    assert backbone.init_cfg.checkpoint == (
+        'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+        f'HAT-Net_{v.capitalize()}.pth')
     channels = [CHANNELS[v][i] for i in backbone.out_indices]
     assert cfg.model.neck.in_channels == channels
     opt = cfg.optim_wrapper.optimizer
