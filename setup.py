@@ -15,7 +15,42 @@ everything, mmcv included: mmcv has no usable wheel on PyPI for recent torch
 and must be built with its ops without build isolation. ``import
 vit_backbones`` says which extra to install when the stack is missing.
 """
+import os
+import os.path as osp
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+# What mim and mmengine look for in an installed OpenMMLab package's .mim/
+# (mmpretrain's setup.py ships the same): the configs, the tools and the
+# model index. In the repository, vit_backbones/.mim/ holds links to them.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+class BuildWithMim(build_py):
+    """``build_py`` that writes ``vit_backbones/.mim/`` into the build as
+    copies of the repository's configs, tools and model index (the links
+    of the source tree would not survive a wheel)."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode:  # the source tree's links serve
+            return
+        target = osp.join(self.build_lib, 'vit_backbones', '.mim')
+        shutil.rmtree(target, ignore_errors=True)
+        os.makedirs(target)
+        ignore = shutil.ignore_patterns('__pycache__', '*.pyc')
+        for name in MIM_FILES:
+            source = osp.join('vit_backbones', '.mim', name)
+            if not osp.exists(source):
+                raise FileNotFoundError(
+                    f'{source} is missing: the wheel would have no {name}')
+            if osp.isdir(source):
+                shutil.copytree(source, osp.join(target, name),
+                                ignore=ignore)
+            else:
+                shutil.copyfile(source, osp.join(target, name))
 
 
 def get_version():
@@ -55,11 +90,19 @@ setup(
         # tools/deployment/pytorch2onnx.py (the dynamo-based ONNX exporter
         # needs onnxscript).
         'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+        # grad-cam: mmpretrain's tools/visualization/vis_cam.py, which
+        # passes `use_cuda`, an argument grad-cam 1.5 removed.
+        'cam': ['grad-cam>=1.4.8,<1.5'],
+        # mim (openmim, or onedl-mim on the forks) is not listed: its
+        # `opendatalab` requirement pins setuptools 60 and requests 2.28,
+        # below what torch and mmengine need; tools/install.sh installs it
+        # without that requirement (used only by `mim download --dataset`).
         'tests': [
             'pytest', 'pytest-xdist', 'psutil', 'matplotlib', 'onnx',
-            'onnxscript', 'onnxruntime'
+            'onnxscript', 'onnxruntime', 'grad-cam>=1.4.8,<1.5'
         ],
     },
     license='Apache-2.0',
+    cmdclass={'build_py': BuildWithMim},
     zip_safe=False,
 )

@@ -31,7 +31,9 @@
 #     every import of it). ~20 min on 2 cores.
 #   * mmengine 0.10.7, mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2,
 #     ftfy + regex (imported by mmseg, undeclared), pycocotools, then this
-#     package in editable mode with its test extras.
+#     package in editable mode with its test extras (grad-cam among them),
+#     and openmim 0.3.9 (onedl-mim 0.5.1 on the forks) without its
+#     opendatalab requirement.
 #   * STACK=onedl: the same with onedl-mmengine 0.10.12, onedl-mmcv 2.3.6
 #     (an sdist: cached wheel or a source build without build isolation,
 #     ~17 min), onedl-mmpretrain 1.3.6, onedl-mmdetection 3.5.1 and
@@ -49,13 +51,15 @@ case "$STACK" in
     VENV=${VENV:-$ROOT/.venv}
     MMENGINE_SPEC="mmengine==0.10.7"
     MMCV_VERSION=2.1.0 MMCV_DIST=mmcv MMCV_WHEEL_NAME=mmcv
-    MM_SPEC=("mmpretrain==1.2.0" "mmdet==3.3.0" "mmsegmentation==1.2.2") ;;
+    MM_SPEC=("mmpretrain==1.2.0" "mmdet==3.3.0" "mmsegmentation==1.2.2")
+    MIM_SPEC="openmim==0.3.9" ;;
   onedl)
     VENV=${VENV:-$ROOT/.venv-onedl}
     MMENGINE_SPEC="onedl-mmengine==0.10.12"
     MMCV_VERSION=2.3.6 MMCV_DIST=onedl-mmcv MMCV_WHEEL_NAME=onedl_mmcv
     MM_SPEC=("onedl-mmpretrain==1.3.6" "onedl-mmdetection==3.5.1"
-             "onedl-mmsegmentation==1.4.2") ;;
+             "onedl-mmsegmentation==1.4.2")
+    MIM_SPEC="onedl-mim==0.5.1" ;;
   *) echo "[install] STACK must be mmlab or onedl, got '$STACK'" >&2; exit 2 ;;
 esac
 MM_SPEC+=("ftfy" "regex" "pycocotools")
@@ -98,6 +102,7 @@ assert mmcv.__version__ == os.environ['MMCV_VERSION'], mmcv.__version__
 import mmpretrain.models, mmdet.models, mmseg.models  # noqa: F401
 import vit_backbones  # noqa: F401
 import pytest, xdist  # noqa: F401
+import mim, pytorch_grad_cam  # noqa: F401
 EOF
 }
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] && stack_ok; then
@@ -155,6 +160,11 @@ log "installing ${MM_SPEC[*]}"
 pip_install -q "${MM_SPEC[@]}"
 log "installing vit_backbones (editable) with its test extras"
 pip_install -q --no-build-isolation -e "$ROOT[tests]"
+# mim without its `opendatalab` requirement (dataset downloads only), which
+# pins setuptools 60 and requests 2.28, below what torch and mmengine need.
+log "installing $MIM_SPEC"
+pip_install -q --no-deps "$MIM_SPEC"
+pip_install -q "click>=8.3" colorama model-index pandas rich tabulate
 # The original distributions must not have come in over the forks.
 if [ "$STACK" = onedl ] && "$PY" -m pip show -q mmengine >/dev/null 2>&1; then
   log "the original mmengine was installed over onedl-mmengine; see setup.py"

@@ -1,8 +1,8 @@
 """Make this package's models known to mmpretrain's ``ModelHub``.
 
 ``import vit_backbones`` registers the classification models of
-``model-index.yml`` (repository root, or ``vit_backbones/.mim/`` in a built
-wheel), so that mmpretrain's API works with our names::
+``vit_backbones/.mim/model-index.yml`` (a link to the repository's
+``model-index.yml`` in a clone, a copy in a wheel), so that mmpretrain's API works with our names::
 
     import vit_backbones  # noqa
     from mmpretrain import get_model, inference_model, list_models
@@ -33,13 +33,18 @@ CLASSIFICATION = 'Image Classification'
 
 
 def find_model_index() -> Optional[str]:
-    """Path of ``model-index.yml``, or None when it is not shipped."""
+    """Path of ``model-index.yml``, or None when it is not shipped.
+
+    The package's ``.mim/`` holds it, with ``configs/`` and ``tools/``, as
+    the OpenMMLab packages ship theirs (mim and mmengine look there): in a
+    clone and an editable install ``.mim/`` links to the repository's own
+    folders, and a wheel carries copies (``setup.py``). The path returned
+    is the real one, so configs are named by their repository path in a
+    clone.
+    """
     package = osp.dirname(osp.abspath(__file__))
-    for candidate in (osp.join(osp.dirname(package), 'model-index.yml'),
-                      osp.join(package, '.mim', 'model-index.yml')):
-        if osp.isfile(candidate):
-            return candidate
-    return None
+    candidate = osp.join(package, '.mim', 'model-index.yml')
+    return osp.realpath(candidate) if osp.isfile(candidate) else None
 
 
 def _read_yaml(path: str) -> dict:

@@ -4,11 +4,13 @@
 # Protocol of the PVT/Twins Semantic FPN results: AdamW lr 1e-4, weight
 # decay 1e-4, poly schedule to 0, 512x512 crops, 80k iterations at 8x2.
 _base_ = [
+    # First: it imports vit_backbones, which lets the mmseg:: bases resolve
+    # on the onedl forks (see the base).
+    './_base_/dhvt-tiny-p16_dense.py',
     'mmseg::_base_/models/fpn_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py',
-    './_base_/dhvt-tiny-p16_dense.py',
 ]
 
 crop_size = (512, 512)

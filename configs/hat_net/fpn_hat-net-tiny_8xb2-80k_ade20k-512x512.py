@@ -4,11 +4,13 @@
 # 512x512 crops, 80k iterations, single-scale test at short side 512;
 # G1 = (8, 8, 8) and G2 = (16, 8, 4) in the H-MHSA stages.
 _base_ = [
+    # First: it imports vit_backbones, which lets the mmseg:: bases resolve
+    # on the onedl forks (see the base).
+    './_base_/hat-net-tiny_dense.py',
     'mmseg::_base_/models/fpn_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py',
-    './_base_/hat-net-tiny_dense.py',
 ]
 
 crop_size = (512, 512)

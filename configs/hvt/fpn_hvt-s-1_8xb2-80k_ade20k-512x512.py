@@ -3,11 +3,13 @@
 # HVT-S-1 weights (1-D pooling): blocks 3, 5, 7 and 11 are stretched back to
 # the stride-16 patch grid (paper Fig. 3) and rescaled to strides 4/8/16/32.
 _base_ = [
+    # First: it imports vit_backbones, which lets the mmseg:: bases resolve
+    # on the onedl forks (see the base).
+    './_base_/hvt-s-1_dense.py',
     'mmseg::_base_/models/fpn_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/schedules/schedule_80k.py',
     'mmseg::_base_/default_runtime.py',
-    './_base_/hvt-s-1_dense.py',
 ]
 
 crop_size = (512, 512)

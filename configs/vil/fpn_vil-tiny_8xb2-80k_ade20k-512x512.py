@@ -5,11 +5,13 @@
 # 512x512 crops) with the detection layout of the backbone (Longformer in all
 # stages, one global token in stages 1-3, no output norms).
 _base_ = [
+    # First: it imports vit_backbones, which lets the mmseg:: bases resolve
+    # on the onedl forks (see the base).
+    './_base_/vil-tiny_dense.py',
     'mmseg::_base_/models/fpn_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/schedules/schedule_80k.py',
     'mmseg::_base_/default_runtime.py',
-    './_base_/vil-tiny_dense.py',
 ]
 
 crop_size = (512, 512)

@@ -130,9 +130,10 @@ def publish_checkpoint(src: str,
     num_params = sum(v.numel() for k, v in state_dict.items()
                      if not k.endswith(('running_mean', 'running_var',
                                         'num_batches_tracked')))
-    # The checkout (or .mim root) that holds configs/: above the package.
+    # The package's .mim/ holds configs/ (links into the checkout in a
+    # clone, copies in a wheel).
     import vit_backbones
-    root = osp.dirname(osp.dirname(osp.abspath(vit_backbones.__file__)))
+    root = osp.join(osp.dirname(osp.abspath(vit_backbones.__file__)), '.mim')
     return dict(path=final, sha256=digest, num_params=num_params, meta=meta,
                 run=describe_run(meta, root))
 

@@ -6,6 +6,13 @@
 # `model = dict(backbone=_base_.backbone, ...)`, changing what the task needs
 # (e.g. RetinaNet's levels); DHVT-S changes `arch` and the checkpoint.
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+# Imported while the config is read, too: a task config lists this base
+# before any `mmseg::` base, and on the onedl forks those resolve only after
+# the package has patched mmengine (vit_backbones/patches.py), which the
+# toolboxes' own scripts and inferencers would do too late (after parsing).
+# (An import statement would make mmengine read this file as a lazy-import
+# config.)
+__import__('vit_backbones')
 
 # No official ImageNet weights: DHVT published none (configs/dhvt/README.md).
 # Point this at your own: a checkpoint of dhvt-tiny-p16_8xb64_in1k.py, or an

@@ -6,6 +6,13 @@
 # what the task needs (e.g. RetinaNet's out_indices); the other variants
 # change `arch` and the checkpoint.
 custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
+# Imported while the config is read, too: a task config lists this base
+# before any `mmseg::` base, and on the onedl forks those resolve only after
+# the package has patched mmengine (vit_backbones/patches.py), which the
+# toolboxes' own scripts and inferencers would do too late (after parsing).
+# (An import statement would make mmengine read this file as a lazy-import
+# config.)
+__import__('vit_backbones')
 
 # The official ImageNet weights (hat-net-tiny_3rdparty_in1k in the model zoo),
 # converted while they load; a local copy of the file, or a converted
