@@ -143,6 +143,16 @@ def _classifier_config(net):
                   in_channels=case['channels']))))
 
 
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build in mmpretrain's scope whatever scope an earlier test of this
+    worker left current: in an mmdet or mmseg scope, ``MODELS.build`` does
+    not find the backbones by their bare names."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
 def _backbone(net, checkpoint, prefix=None):
     from mmpretrain.registry import MODELS
     init_cfg = dict(type='Pretrained', checkpoint=checkpoint)

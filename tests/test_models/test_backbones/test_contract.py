@@ -496,6 +496,35 @@ def test_onnx_round_trip_of_the_dense_layout(net, tmp_path):
     assert diff <= 1e-4
 
 
+@parametrize_networks
+def test_torchscript_onnx_of_the_dense_layout(net, tmp_path):
+    """The TorchScript-based ONNX exporter (``dynamo=False``, what mmdeploy
+    1.x and most deployment scripts call) with a dynamic height and width
+    gives the PyTorch outputs at the export size and at others. (Its tracer
+    hands out sizes as tensors: tables built once per size and in-place
+    writes into views gave ViL wrong numbers at the export size and out of
+    range indices at others.)"""
+    import onnxruntime as ort
+    model = randomize(net.build_dense()).eval()
+    example = torch.rand(1, 3, *EXPORT_EXAMPLE)
+    names = [f'out{i}' for i in range(len(model(example)))]
+    path = str(tmp_path / 'backbone.onnx')
+    torch.onnx.export(
+        model, (example, ), path, dynamo=False, opset_version=17,
+        input_names=['x'], output_names=names,
+        dynamic_axes=dict(x={2: 'h', 3: 'w'},
+                          **{n: {2: f'{n}_h', 3: f'{n}_w'} for n in names}))
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    for size in [EXPORT_EXAMPLE, (64, 200), (150, 97)]:
+        x = torch.rand(1, 3, *size)
+        with torch.no_grad():
+            expected = model(x)
+        got = session.run(None, {'x': x.numpy()})
+        for e, g in zip(expected, got):
+            torch.testing.assert_close(torch.from_numpy(g), e, rtol=0,
+                                       atol=1e-4, msg=str(size))
+
+
 # --------------------------------------------------------------------------
 # Initialisation
 # --------------------------------------------------------------------------

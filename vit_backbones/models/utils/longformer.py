@@ -117,8 +117,10 @@ def map_mask_bias(rows: int, cols: int, window: int, num_global: int,
     keys are always kept). Cached like :func:`local_mask_bias`."""
     coords = grid_coords(rows, cols)
     keep = ((coords[:, None] - coords[None]).abs() <= window).all(-1)
-    keep = F.pad(keep, (num_global, 0, num_global, 0), value=True)
-    return bool_mask_to_bias(keep.to(device), dtype)[None]
+    # Padded as the float mask (0: keep): ONNX before opset 13 has no Pad
+    # of booleans.
+    bias = bool_mask_to_bias(keep.to(device), dtype)
+    return F.pad(bias, (num_global, 0, num_global, 0))[None]
 
 
 def local_keep_mask(height: int, width: int, window: int, exact: bool,
@@ -151,9 +153,9 @@ def local_mask_bias(height: int, width: int, window: int, exact: bool,
     look, a large negative value elsewhere (global keys are always kept).
     Cached per map size, window, mode, device and dtype."""
     keep = local_keep_mask(height, width, window, exact, neighbour, device)
-    if num_global:
-        keep = F.pad(keep, (num_global, 0), value=True)
-    return bool_mask_to_bias(keep, dtype)
+    # Padded as the float mask (0: keep): ONNX before opset 13 has no Pad
+    # of booleans.
+    return F.pad(bool_mask_to_bias(keep, dtype), (num_global, 0))
 
 
 def gather_halo(x: torch.Tensor,

@@ -42,16 +42,23 @@ def check_input(x: torch.Tensor,
 
 
 def is_symbolic(*sizes) -> bool:
-    """Whether any of ``sizes`` is symbolic (a ``torch.SymInt``).
+    """Whether any of ``sizes`` is symbolic.
 
     Sizes are symbolic while ``torch.export`` (and the dynamo-based ONNX
     exporter) or ``torch.compile(dynamic=True)`` traces a model with dynamic
-    shapes. Code that branches on a size in Python (skip the padding when
-    there is none, reuse a table when the size matches) must take the
-    general, branch-free path then: a branch on a symbolic size would pin
-    the exported graph to the example input's case.
+    shapes (``torch.SymInt``), and while the TorchScript-based ONNX exporter
+    (``torch.onnx.export(..., dynamo=False)``, what mmdeploy calls) traces
+    it: its tracer hands out sizes as 0-dim tensors and records the
+    arithmetic on them. Code that branches on a size in Python (skip the
+    padding when there is none, reuse a table when the size matches) must
+    take the general, branch-free path then: a branch on a symbolic size,
+    or a table built once for one size, would pin the exported graph to the
+    example input's case. (Other jit tracing, such as the FLOP counters',
+    keeps the eager paths: it counts what eager mode runs.)
     """
-    return any(isinstance(s, torch.SymInt) for s in sizes)
+    return any(isinstance(s, torch.SymInt) for s in sizes) or (
+        torch.onnx.is_in_onnx_export()
+        and any(isinstance(s, torch.Tensor) for s in sizes))
 
 
 def ceil_div(size: int, divisor: int) -> int:
