@@ -37,6 +37,23 @@ def demo_data_options(task, root):
     return options
 
 
+def short_run_options(task, root):
+    """``--cfg-options`` that run a demo config on demo data written by
+    ``make_demo_data(root)`` as briefly as the tools allow: one epoch (two
+    iterations for segmentation), batch 2, no worker processes."""
+    options = demo_data_options(task, root)
+    if task == 'seg':
+        options += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                    'default_hooks.checkpoint.interval=2']
+    else:
+        options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+                    'default_hooks.checkpoint.interval=1']
+    return options + ['train_dataloader.batch_size=2',
+                      'train_dataloader.num_workers=0',
+                      'val_dataloader.num_workers=0',
+                      'test_dataloader.num_workers=0']
+
+
 def randomize(model, seed=0):
     """Non-trivial weights: norms and biases away from 1/0, so that every
     path of a network matters in a comparison."""

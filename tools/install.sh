@@ -164,7 +164,7 @@ pip_install -q --no-build-isolation -e "$ROOT[tests]"
 # pins setuptools 60 and requests 2.28, below what torch and mmengine need.
 log "installing $MIM_SPEC"
 pip_install -q --no-deps "$MIM_SPEC"
-pip_install -q "click>=8.3" colorama model-index pandas rich tabulate
+pip_install -q "click>=8.3" colorama model-index pandas requests rich tabulate
 # The original distributions must not have come in over the forks.
 if [ "$STACK" = onedl ] && "$PY" -m pip show -q mmengine >/dev/null 2>&1; then
   log "the original mmengine was installed over onedl-mmengine; see setup.py"

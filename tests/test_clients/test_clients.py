@@ -20,7 +20,7 @@ import sys
 import textwrap
 
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, short_run_options
 
 from vit_backbones.tools.demo_data import make_demo_data
 
@@ -100,26 +100,8 @@ class Installed:
         return self.run('-c', textwrap.dedent(code), timeout=timeout)
 
     def options(self, task):
-        """``--cfg-options`` for a demo config: the tiny data, one short
-        epoch (two iterations for segmentation), no worker processes."""
-        root = osp.join(self.data, task) + ('/' if task == 'det' else '')
-        options = [f'{loader}.dataset.data_root={root}'
-                   for loader in ('train_dataloader', 'val_dataloader',
-                                  'test_dataloader')]
-        if task == 'det':
-            ann = osp.join(root, 'annotations/instances_val.json')
-            options += [f'val_evaluator.ann_file={ann}',
-                        f'test_evaluator.ann_file={ann}']
-        if task == 'seg':
-            options += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-                        'default_hooks.checkpoint.interval=2']
-        else:
-            options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                        'default_hooks.checkpoint.interval=1']
-        return options + [
-            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-            'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0'
-        ]
+        """``--cfg-options`` for a short run of a demo config."""
+        return short_run_options(task, self.data)
 
 
 @pytest.fixture(scope='module')

@@ -10,8 +10,8 @@ import sys
 import mmcv
 import pytest
 import torch
-from helpers import (REPO_ROOT, demo_data_options, load_config,
-                     run_loss_and_predict)
+from helpers import (REPO_ROOT, load_config, run_loss_and_predict,
+                     short_run_options)
 from mmengine.optim import build_optim_wrapper
 
 from vit_backbones.tools.demo_data import make_demo_data
@@ -64,20 +64,6 @@ def small_demo(tmp_path_factory):
     return root
 
 
-def _data_options(task, root):
-    options = demo_data_options(task, root)
-    if task == 'seg':
-        options += ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-                    'default_hooks.checkpoint.interval=2']
-    else:
-        options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                    'default_hooks.checkpoint.interval=1']
-    return options + ['train_dataloader.batch_size=2',
-                      'train_dataloader.num_workers=0',
-                      'val_dataloader.num_workers=0',
-                      'test_dataloader.num_workers=0']
-
-
 def _run(args):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True,
@@ -94,7 +80,7 @@ def _run(args):
 def test_demo_trains_and_evaluates_through_the_cli(config, metric,
                                                    small_demo, tmp_path):
     task = _task(config)
-    options = _data_options(task, small_demo)
+    options = short_run_options(task, small_demo)
     out = _run([sys.executable, 'tools/train.py', config, '--work-dir',
                 str(tmp_path), '--cfg-options', *options])
     assert metric in out
