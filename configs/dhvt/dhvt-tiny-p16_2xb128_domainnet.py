@@ -1,7 +1,7 @@
 # DHVT-T on one DomainNet domain (345 classes) from scratch: the official
 # run_code_domain.sh (2 GPUs x 128, --lr 1e-3 scaled by 256 / 512 to 5e-4,
 # 20 warm-up epochs, 300 epochs), DeiT augmentation at 224x224. Everything
-# else (model, DeiT pipeline, weight-decay exemptions, EMA) is the ImageNet
+# else (model, DeiT pipeline, weight-decay exemptions, no EMA) is the ImageNet
 # recipe this config inherits.
 #
 # Data: the official ImageFolder layout, one folder per domain,

@@ -100,3 +100,16 @@ def test_weight_decay_exemptions(name):
     assert 'layers.0.attn.head_embed' not in exempt
     assert 'patch_embed.pre_affine.beta' not in exempt
     assert 'cls_token' in exempt
+
+
+@pytest.mark.parametrize('name', [c for c in CONFIGS if '_in1k' in c
+                                  or 'cifar' in c or 'domainnet' in c])
+def test_classification_configs_evaluate_the_raw_model(name):
+    """The official main.py (ArieSeirack/DHVT, commit 0e40e9f) keeps a model
+    EMA but evaluates and reports the raw model; mmengine's EMAHook would
+    validate, test and save the EMA instead."""
+    hooks = load_config(osp.join('configs', 'dhvt', name)).get(
+        'custom_hooks', [])
+    assert not [h for h in hooks if h['type'] == 'EMAHook'], (
+        f'{name}: the paper reports the raw model, not the EMA '
+        '(configs/dhvt/README.md, "No model EMA")')
