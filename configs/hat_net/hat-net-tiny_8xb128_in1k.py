@@ -5,7 +5,8 @@
 # biases and norms (timm's create_optimizer), cosine to 1e-5 over 300
 # epochs, Mixup 0.8 / CutMix 1.0, label smoothing 0.1, RandAugment
 # rand-m9-mstd0.5-inc1, random erasing 0.25, repeated augmentation.
-# Drop-path 0.1 is PVT's default; HAT-Net does not publish its value.
+# Drop path 0.1 and no gradient clipping are PVT's Tiny/Small values
+# (Medium and Large: 0.3 and clip 1.0); HAT-Net does not publish them.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',

@@ -62,8 +62,14 @@ def test_config_settings(path):
     backbone = cfg.model.backbone
     v = variant(path)
     assert backbone.arch == v
-    assert backbone.drop_path_rate == 0.1
+    # PVT's recipes (whai362/PVT classification/configs/pvt/pvt_*.py):
+    # drop path 0.3 and clip_grad 1.0 for Medium and Large on ImageNet,
+    # 0.1 and no clipping for Tiny and Small and for the dense tasks.
+    big_cls = task == 'cls' and v in ('medium', 'large')
+    assert backbone.drop_path_rate == (0.3 if big_cls else 0.1), path
     if task == 'cls':
+        assert cfg.optim_wrapper.get('clip_grad') == (
+            dict(max_norm=1.0, norm_type=2) if big_cls else None), path
         assert backbone.type == 'HATNet'
         assert backbone.grid_sizes == (8, 7, 7, 1)
         assert backbone.ds_ratios == (8, 4, 2, 1)
