@@ -260,7 +260,7 @@ def test_pretrained_true_without_weights_raises():
                        "'hat-net-tiny_3rdparty_in1k'"):
         get_model('hat-net-tiny_8xb128_in1k', pretrained=True)
     with pytest.raises(NoPublishedWeightsError, match='dhvt-tiny-p16'):
-        get_model('dhvt-tiny-p16_8xb64_in1k', pretrained=True)
+        get_model('dhvt-tiny-p16_4xb128_in1k', pretrained=True)
 
 
 def test_official_file_of_another_network_or_arch_raises(tmp_path):

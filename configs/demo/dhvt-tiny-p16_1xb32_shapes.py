@@ -1,9 +1,9 @@
 # DHVT-T (ImageNet layout, patch 16) on the synthetic shapes (classification,
-# 64x64): the model of configs/dhvt/dhvt-tiny-p16_8xb64_in1k.py with the
+# 64x64): the model of configs/dhvt/dhvt-tiny-p16_4xb128_in1k.py with the
 # demo's data and a short schedule. The same backbone as the detection and
 # segmentation demos. (The CIFAR layout, patch 4, sees 256 tokens at 64x64:
 # about 5 s per step of 32 images on this 2-core CPU, 40+ minutes in all.)
-_base_ = ['../dhvt/dhvt-tiny-p16_8xb64_in1k.py', './_base_/demo_cls.py']
+_base_ = ['../dhvt/dhvt-tiny-p16_4xb128_in1k.py', './_base_/demo_cls.py']
 
 model = _base_.demo_model
 data_preprocessor = _base_.demo_data_preprocessor

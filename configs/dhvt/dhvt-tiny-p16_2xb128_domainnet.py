@@ -11,7 +11,7 @@
 # `data_root` below (or override `train_dataloader.dataset.data_root`,
 # `val_dataloader.dataset.data_root` and `test_dataloader.dataset.data_root`
 # with --cfg-options).
-_base_ = './dhvt-tiny-p16_8xb64_in1k.py'
+_base_ = './dhvt-tiny-p16_4xb128_in1k.py'
 
 # DomainNet's tiny model has 4 heads (ImageNet's 3).
 model = dict(

@@ -2,7 +2,7 @@
 _base_ = './fpn_dhvt-tiny-p16_8xb2-80k_ade20k-512x512.py'
 
 # DHVT published no weights: see _base_/dhvt-tiny-p16_dense.py.
-checkpoint_file = 'work_dirs/dhvt-small-p16_8xb64_in1k/epoch_300.pth'
+checkpoint_file = 'work_dirs/dhvt-small-p16_4xb128_in1k/epoch_300.pth'
 model = dict(
     backbone=dict(
         arch='small-in1k-p16',

@@ -63,7 +63,7 @@ def _decay_by_name(cfg, model):
 
 
 @pytest.mark.parametrize('name', [
-    'dhvt-tiny-p4_2xb256_cifar100.py', 'dhvt-small-p16_8xb64_in1k.py',
+    'dhvt-tiny-p4_2xb256_cifar100.py', 'dhvt-small-p16_4xb128_in1k.py',
     'dhvt-tiny-p16_2xb128_domainnet.py',
     'mask-rcnn_dhvt-tiny-p16_fpn_1x_coco.py',
     'fpn_dhvt-tiny-p16_8xb2-80k_ade20k-512x512.py'

@@ -31,7 +31,7 @@ CASES = {
     'hvt': ('configs/hvt/hvt-s-1_8xb128_in1k.py',
             'configs/hvt/retinanet_hvt-s-1_fpn_1x_coco.py',
             ('pyramid.', 'norm5.', 'norm7.')),
-    'dhvt': ('configs/dhvt/dhvt-tiny-p16_8xb64_in1k.py',
+    'dhvt': ('configs/dhvt/dhvt-tiny-p16_4xb128_in1k.py',
              'configs/dhvt/retinanet_dhvt-tiny-p16_fpn_1x_coco.py',
              ('pyramid.', )),
 }

@@ -15,10 +15,10 @@ custom_imports = dict(imports=['vit_backbones'], allow_failed_imports=False)
 __import__('vit_backbones')
 
 # No official ImageNet weights: DHVT published none (configs/dhvt/README.md).
-# Point this at your own: a checkpoint of dhvt-tiny-p16_8xb64_in1k.py, or an
+# Point this at your own: a checkpoint of dhvt-tiny-p16_4xb128_in1k.py, or an
 # official main.py file you trained (converted while it loads). Until then
 # the run stops with an error naming this path.
-checkpoint_file = 'work_dirs/dhvt-tiny-p16_8xb64_in1k/epoch_300.pth'
+checkpoint_file = 'work_dirs/dhvt-tiny-p16_4xb128_in1k/epoch_300.pth'
 
 backbone = dict(
     _delete_=True,

@@ -360,7 +360,7 @@ class DHVT(VitBackbone):
     MISSING_CHECKPOINT_HINT = (
         'DHVT published no weights, so the DHVT detection and segmentation '
         'configs need ImageNet weights you trained: run '
-        'configs/dhvt/dhvt-{tiny,small}-p16_8xb64_in1k.py and point '
+        'configs/dhvt/dhvt-{tiny,small}-p16_4xb128_in1k.py and point '
         'checkpoint_file at its checkpoint (an official main.py file is '
         'converted while it loads).')
 
