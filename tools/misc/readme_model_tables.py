@@ -65,6 +65,18 @@ def _weights(model):
     return '-'
 
 
+def _reported_flops(model):
+    """The paper's (or official README's) FLOPs, how it counts them, and
+    our count made the same way where a switch of get_flops reproduces it."""
+    meta = model['Metadata']
+    if 'Reported GFLOPs' not in meta:
+        return '-'
+    text = (f"{meta['Reported GFLOPs']} ({meta['Reported FLOPs Source']}; "
+            f"{meta['Reported FLOPs Convention']}")
+    ours = meta.get('FLOPs In Reported Convention')
+    return text + (f'; ours counted so: {ours / 1e9:.2f})' if ours else ')')
+
+
 def _task(model):
     results = model.get('Results') or []
     return results[0]['Task'] if results else '-'
@@ -93,18 +105,21 @@ def render(root=ROOT):
             f'### {name}', '',
             f'[{collection["Paper"]["Title"]}]({collection["Paper"]["URL"]})'
             f' · details: [{readme}]({readme})', '',
-            '| model | task | dataset | params (M) | FLOPs (G) | metrics '
-            '(source) | weights |', '|---|---|---|---:|---:|---|---|'
+            '| model | task | dataset | params (M) | FLOPs (G) | reported '
+            'FLOPs (G) | metrics (source) | weights |',
+            '|---|---|---|---:|---:|---|---|---|'
         ]
         for model in models.get(name, []):
             meta = model['Metadata']
             params = meta.get('Parameters')
             flops = meta.get('FLOPs')
-            lines.append('| [{}]({}) | {} | {} | {} | {} | {} | {} |'.format(
-                model['Name'], model['Config'], _task(model), _dataset(model),
-                f'{params / 1e6:.2f}' if params else '-',
-                f'{flops / 1e9:.2f}' if flops else '-', _metrics(model),
-                _weights(model)))
+            lines.append(
+                '| [{}]({}) | {} | {} | {} | {} | {} | {} | {} |'.format(
+                    model['Name'], model['Config'], _task(model),
+                    _dataset(model), f'{params / 1e6:.2f}' if params else '-',
+                    f'{flops / 1e9:.2f}' if flops else '-',
+                    _reported_flops(model), _metrics(model),
+                    _weights(model)))
         lines.append('')
     return '\n'.join(lines)
 

@@ -7,8 +7,11 @@
 Parameters are those of the config's full model; FLOPs are multiply-
 accumulates of one forward at the config's default input (what
 ``tools/analysis_tools/get_flops.py CONFIG`` reports as "all ops, attention
-matmuls included"). The file is rewritten in one style; its leading
-comment block is kept.
+matmuls included"). A model whose ``Reported FLOPs Convention`` is one of
+``vit_backbones.tools.complexity.CONVENTIONS`` (how its paper or official
+README counts) also gets ``FLOPs In Reported Convention``: our count made
+the way the reported figure was. The file is rewritten in one style; its
+leading comment block is kept.
 """
 import argparse
 import os.path as osp
@@ -19,13 +22,14 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
-from vit_backbones.tools.complexity import (count_params, default_input_shape,
+from vit_backbones.tools.complexity import (CONVENTIONS, count_params,
+                                            default_input_shape,
                                             model_complexity)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def complexity(config_path, flops=True):
+def complexity(config_path, flops=True, convention='all ops'):
     cfg = Config.fromfile(osp.join(ROOT, config_path))
     backbone = cfg.model.get('backbone')
     if backbone is not None and 'init_cfg' in backbone:
@@ -44,7 +48,8 @@ def complexity(config_path, flops=True):
             dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
                  scale_factor=(1., 1.), batch_input_shape=shape))
         samples = [sample]
-    result = model_complexity(model, shape, data_samples=samples)
+    result = model_complexity(
+        model, shape, data_samples=samples, **CONVENTIONS[convention])
     return result['params'], result['flops']
 
 
@@ -65,11 +70,19 @@ def refresh(path, recompute_all=False, check=False):
     problems = []
     for model in data['Models']:
         meta = model.setdefault('Metadata', {})
-        missing = not meta.get('Parameters') or not meta.get('FLOPs')
+        missing = not meta.get('Parameters') or not meta.get('FLOPs') or (
+            meta.get('Reported FLOPs Convention') in CONVENTIONS
+            and not meta.get('FLOPs In Reported Convention'))
         if not (recompute_all or check or missing):
             continue
         params, flops = complexity(model['Config'])
-        for key, value in (('Parameters', params), ('FLOPs', flops)):
+        values = [('Parameters', params), ('FLOPs', flops)]
+        convention = meta.get('Reported FLOPs Convention')
+        if convention in CONVENTIONS:
+            values.append(('FLOPs In Reported Convention',
+                           complexity(model['Config'],
+                                      convention=convention)[1]))
+        for key, value in values:
             if meta.get(key) != value:
                 problems.append(f'{model["Name"]}: {key} {meta.get(key)} '
                                 f'-> {value}')

@@ -148,3 +148,14 @@ def model_complexity(model: nn.Module,
         params = count_params(model)
     flops = count_flops(module, inputs, attention_matmuls, norms)
     return dict(params=params, flops=flops)
+
+
+# How the papers and official READMEs count FLOPs, as switches of
+# :func:`count_flops` (the metafiles' ``Reported FLOPs Convention``). ViL's
+# paper charges a Longformer query for its valid window keys only, which no
+# switch reproduces (configs/vil/README.md works it out by hand).
+CONVENTIONS = {
+    'all ops': dict(),
+    'attention matmuls left out': dict(attention_matmuls=False),
+    'norms left out': dict(norms=False),
+}
