@@ -208,3 +208,76 @@ def test_time_modules_times_each_module_in_both_modes(capsys):
         'a forward', 'a forward+backward', 'b forward', 'b forward+backward'
     ]
     assert all(r.startswith('  ') and 'img/s' in r for r in rows)
+
+
+def test_both_allocators_give_their_own_ratios(monkeypatch, capsys):
+    """Each cell is timed under glibc's defaults and under glibc keeping
+    freed memory, each in its workers' environment, and the table gives
+    both ratios; memory is measured once."""
+    tool = _tool()
+    envs = []
+
+    def fake_spawn(job, kind):
+        if kind == 'memory':
+            return dict(train_peak_mib=100., eval_peak_mib=50.)
+        envs.append((job['allocator'], tool.allocator_env(job['allocator'])))
+        slow = 2. if job['allocator'] == 'default' and \
+            job['side'] == 'official' else 1.
+        ms = (100. if job['side'] == 'official' else 80.) * slow
+        return dict(note='', params=10, outputs=[torch.zeros(2)],
+                    forward=dict(median_s=ms / 1e3, min_s=ms / 1e3),
+                    train=dict(median_s=3 * ms / 1e3, min_s=3 * ms / 1e3))
+
+    monkeypatch.setattr(tool, 'spawn', fake_spawn)
+    monkeypatch.setenv('MALLOC_ARENA_MAX_', '2')  # a user's setting
+    args = tool.parse_args(['hvt', '--official-repo', '/x', '--skip-flops'])
+    assert args.allocators == ['default', 'kept']
+    row = tool.run_pair(args, 'ti-1', (224, 224), rate=1e11)
+    tool.print_table(args, [row])
+    out = capsys.readouterr().out
+    assert row['ratios'] == {'default': (2.5, 2.5), 'kept': (1.25, 1.25)}
+    assert '| ti-1 224x224 batch 8 | 2.50 / 1.25 | 2.50 / 1.25 | 1.00 |' \
+        in out
+    assert "glibc's defaults" in out and 'glibc keeping freed memory' in out
+    for allocator, env in envs:
+        assert env['VIT_BACKBONES_MALLOC'] == 'default'
+        assert 'MALLOC_ARENA_MAX_' not in env
+        kept = allocator == 'kept'
+        assert ('MALLOC_MMAP_THRESHOLD_' in env) == kept, allocator
+    assert tool.parse_args(['zoo', '--allocator', 'kept']).allocators == [
+        'kept']
+
+
+@pytest.mark.parametrize('env,expected', [
+    ({}, 'glibc defaults (set VIT_BACKBONES_MALLOC=keep'),
+    ({'VIT_BACKBONES_MALLOC': 'keep'}, 'kept'),
+    ({'VIT_BACKBONES_MALLOC': 'keep', 'MALLOC_TOP_PAD_': '0'},
+     'from the environment'),
+    ({'VIT_BACKBONES_MALLOC': 'keep', 'LD_PRELOAD': 'libjemalloc.so.2'},
+     'preloaded allocator'),
+])
+def test_tools_keep_freed_memory_on_request(env, expected):
+    """With VIT_BACKBONES_MALLOC=keep the tools make glibc keep freed
+    memory (mallopt), unless the user chose an allocator or its settings.
+    In a fresh process: the setting is process-wide."""
+    import os
+    import subprocess
+    import sys
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith('MALLOC_') and k.endswith('_'))
+        and k not in ('VIT_BACKBONES_MALLOC', 'LD_PRELOAD')
+    }
+    code = ('from vit_backbones.tools.runtime import keep_freed_memory; '
+            'print(keep_freed_memory())')
+    # LD_PRELOAD is only read here, never loaded: the variable is set for
+    # the child after it started (the library need not exist)
+    if 'LD_PRELOAD' in env:
+        env = dict(env)
+        code = (f'import os; os.environ["LD_PRELOAD"] = '
+                f'{env.pop("LD_PRELOAD")!r}; ' + code)
+    out = subprocess.run([sys.executable, '-c', code],
+                         env=dict(clean, **env), capture_output=True,
+                         text=True, check=True).stdout
+    assert expected in out

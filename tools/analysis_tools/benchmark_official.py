@@ -72,6 +72,7 @@ from vit_backbones.tools.benchmark import (AMP_DTYPES, CPU_MEMORY_ENV,
                                            forward_backward_step, forward_step,
                                            matmul_rate, measure, peak_memory,
                                            profile_step)
+from vit_backbones.tools.runtime import ALLOCATOR_ENV, KEEP_FREED_MEMORY_ENV
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -476,10 +477,31 @@ def run_worker(job):
     return result
 
 
+ALLOCATORS = {
+    'default': "glibc's defaults (every block above 128 KiB mapped afresh)",
+    'kept': 'glibc keeping freed memory (' + ' '.join(
+        f'{k}={v}' for k, v in KEEP_FREED_MEMORY_ENV.items()) + ')',
+}
+
+
+def allocator_env(allocator):
+    """The environment of a worker: glibc's defaults, or glibc keeping
+    freed memory as jemalloc/tcmalloc would (and as tools/train.py sets)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith('MALLOC_') and k.endswith('_'))
+    }
+    env[ALLOCATOR_ENV] = 'default'  # the worker itself changes nothing
+    if allocator == 'kept':
+        env.update(KEEP_FREED_MEMORY_ENV)
+    return env
+
+
 def spawn(job, kind):
     """Run one measurement in a fresh process and return its result."""
     job = dict(job, kind=kind)
-    env = dict(os.environ)
+    env = allocator_env(job.get('allocator', 'kept'))
     if kind == 'memory' and job['device'] == 'cpu':
         env.update(CPU_MEMORY_ENV)
     with tempfile.TemporaryDirectory() as tmp:
@@ -545,13 +567,22 @@ def run_pair(args, arch, size, rate):
                compile=args.compile, compile_options=args.compile_options,
                skip_flops=args.skip_flops)
     sides = ('ours', ) if args.network == 'zoo' else ('official', 'ours')
-    runs = {side: [] for side in sides}
+    runs = {(a, side): [] for a in args.allocators for side in sides}
     for _ in range(args.repeat):
-        # the sides alternate, so that a slow spell of a shared machine
-        # does not fall on one side only
-        for side in sides:
-            runs[side].append(spawn(dict(job, side=side), 'time'))
-    res = {side: combine(runs[side]) for side in sides}
+        # the sides (and allocators) alternate, so that a slow spell of a
+        # shared machine does not fall on one of them only
+        for allocator in args.allocators:
+            for side in sides:
+                runs[allocator, side].append(
+                    spawn(dict(job, side=side, allocator=allocator), 'time'))
+    by_allocator = {
+        a: {side: combine(runs[a, side])
+            for side in sides}
+        for a in args.allocators
+    }
+    # The figures below are those under the last allocator listed (kept
+    # memory, the compute ratio, unless --allocator default).
+    res = by_allocator[args.allocators[-1]]
     if not args.skip_memory:
         for side in sides:
             res[side].update(spawn(dict(job, side=side), 'memory'))
@@ -559,15 +590,29 @@ def run_pair(args, arch, size, rate):
     label = f'{arch} {h}x{w} batch {batch}'
     print(f'{label} ({ours["note"]}), ours {ours["params"] / 1e6:.2f} M '
           f'params', flush=True)
-    for side in sides:
-        r = res[side]
-        mem = ('' if args.skip_memory else
-               f', peak {r["train_peak_mib"]:.0f} MiB forward+backward / '
-               f'{r["eval_peak_mib"]:.0f} MiB forward')
-        print(f'  {side:<8}: forward {ms(r, "forward"):.1f} ms, '
-              f'forward+backward {ms(r, "train"):.1f} ms{mem}')
+    for allocator in args.allocators:
+        print(f'  allocator: {ALLOCATORS[allocator]}')
+        for side in sides:
+            r = by_allocator[allocator][side]
+            mem = ('' if args.skip_memory or allocator != args.allocators[-1]
+                   else f', peak {r["train_peak_mib"]:.0f} MiB '
+                   f'forward+backward / {r["eval_peak_mib"]:.0f} MiB forward')
+            print(f'    {side:<8}: forward {ms(r, "forward"):.1f} ms, '
+                  f'forward+backward {ms(r, "train"):.1f} ms{mem}')
+        if 'official' in sides:
+            off, our = (by_allocator[allocator][s] for s in sides)
+            print(f'    official/ours: forward '
+                  f'{ms(off, "forward") / ms(our, "forward"):.2f}x, '
+                  f'forward+backward '
+                  f'{ms(off, "train") / ms(our, "train"):.2f}x')
     row = dict(label=label, fwd=ms(ours, 'forward'), train=ms(ours, 'train'),
                params=ours['params'], peak=ours.get('train_peak_mib'))
+    if 'official' in sides:
+        row['ratios'] = {
+            a: (ms(r['official'], 'forward') / ms(r['ours'], 'forward'),
+                ms(r['official'], 'train') / ms(r['ours'], 'train'))
+            for a, r in by_allocator.items()
+        }
     if 'official' in res:
         off = res['official']
         diff = max((a - b).abs().max().item()
@@ -645,13 +690,18 @@ def print_table(args, rows):
                   f'{r["fwd"]:.0f} | {r["train"]:.0f} | {peak} |')
         return
     compiled = ' | compiled fwd / fwd+bwd' if args.compile else ''
-    print(f'| {args.network}, input | forward | forward+backward | '
-          f'peak memory ours / official{compiled} |')
+    names = ' / '.join(args.allocators)
+    print('Ratios official / ours; allocators: ' + '; '.join(
+        f'{a} = {ALLOCATORS[a]}' for a in args.allocators))
+    print(f'| {args.network}, input | forward ({names}) | forward+backward '
+          f'({names}) | peak memory ours / official{compiled} |')
     print('|---|---|---|---|' + ('---|' if args.compile else ''))
     for r in rows:
         mem = f'{r["mem_ratio"]:.2f}' if 'mem_ratio' in r else '-'
-        line = (f'| {r["label"]} | {r["fwd_ratio"]:.2f} | '
-                f'{r["train_ratio"]:.2f} | {mem} |')
+        fwd = ' / '.join(f'{r["ratios"][a][0]:.2f}' for a in args.allocators)
+        train = ' / '.join(f'{r["ratios"][a][1]:.2f}'
+                           for a in args.allocators)
+        line = f'| {r["label"]} | {fwd} | {train} | {mem} |'
         if args.compile:
             line += (f' {r.get("compiled_fwd_ratio", float("nan")):.2f} / '
                      f'{r.get("compiled_train_ratio", float("nan")):.2f} |')
@@ -692,9 +742,15 @@ def parse_args(argv=None):
         '--profile', action='store_true',
         help='split the time of each side (and of compiled ours, with '
         '--compile) with torch.profiler')
+    parser.add_argument(
+        '--allocator', choices=['both', 'default', 'kept'], default='both',
+        help="time under glibc's defaults, under glibc keeping freed memory "
+        '(what jemalloc/tcmalloc and tools/train.py do), or both (default)')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--skip-flops', action='store_true')
     args = parser.parse_args(argv)
+    args.allocators = (['default', 'kept'] if args.allocator == 'both' else
+                       [args.allocator])
     if args.network != 'zoo' and not args.official_repo:
         parser.error(f'{args.network} needs --official-repo')
     if args.repeat < 1:

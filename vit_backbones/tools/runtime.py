@@ -21,14 +21,78 @@ What and why:
   ``model_wrapper_cfg``. At the end, :func:`close_process_group` frees the
   group while Python still runs: a gloo group alive at interpreter shutdown
   can abort the process after its work is done.
+* On request (``VIT_BACKBONES_MALLOC=keep``), memory that is freed stays
+  with the process (:func:`keep_freed_memory`): glibc's default ``malloc``
+  returns every block above 128 KiB to the kernel on free, so each large
+  temporary of a CPU forward/backward is a fresh ``mmap`` whose pages the
+  kernel zeroes on first touch (docs/benchmarks.md); GPU runs do not see it
+  (PyTorch's caching allocator).
 """
+import ctypes
+import ctypes.util
 import os
+import sys
 
 import torch
 
+# glibc mallopt parameters (malloc.h) and the values set by
+# keep_freed_memory: blocks below 1 GiB come from the heap, freed memory is
+# kept up to 2 GiB, and the heap grows 1 GiB at a time.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+KEEP_FREED_MEMORY = {
+    _M_MMAP_THRESHOLD: 1 << 30,
+    _M_TRIM_THRESHOLD: (1 << 31) - 1,
+    _M_TOP_PAD: 1 << 30,
+}
+# The same as environment variables, for a process started by hand.
+KEEP_FREED_MEMORY_ENV = {
+    'MALLOC_MMAP_THRESHOLD_': str(1 << 30),
+    'MALLOC_TRIM_THRESHOLD_': str((1 << 31) - 1),
+    'MALLOC_TOP_PAD_': str(1 << 30),
+}
+# 'keep': the tools make glibc keep freed memory (keep_freed_memory).
+ALLOCATOR_ENV = 'VIT_BACKBONES_MALLOC'
+
+
+def keep_freed_memory() -> str:
+    """Make glibc keep freed memory in this process (``mallopt``), as the
+    PyTorch CPU tuning guides' jemalloc/tcmalloc would, without a system
+    change: opt in with ``VIT_BACKBONES_MALLOC=keep``. ``tools/train.py``,
+    ``tools/test.py`` and ``tools/deployment/pytorch2onnx.py`` call it.
+
+    It is not the default: our networks allocate few large temporaries, and
+    ``make demo``'s training ran 5 % longer with it, with 98 MiB more peak
+    memory (docs/runtime.md). Nothing changes either when the user already
+    tuned glibc (any ``MALLOC_*_`` variable), preloads another allocator
+    (``LD_PRELOAD``), or off glibc (macOS, Windows, musl).
+
+    Returns:
+        str: what was done, for the log: ``'kept'`` or why not.
+    """
+    if os.environ.get(ALLOCATOR_ENV, '').lower() != 'keep':
+        return f'glibc defaults (set {ALLOCATOR_ENV}=keep to keep memory)'
+    if any(k.startswith('MALLOC_') and k.endswith('_') for k in os.environ):
+        return 'glibc settings from the environment (MALLOC_*_)'
+    if os.environ.get('LD_PRELOAD'):
+        return f'preloaded allocator ({os.environ["LD_PRELOAD"]})'
+    if not sys.platform.startswith('linux'):
+        return 'not glibc'
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return 'not glibc'
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    for param, value in KEEP_FREED_MEMORY.items():
+        if mallopt(param, value) != 1:
+            return f'glibc refused mallopt({param}, {value})'
+    return 'kept'
+
 
 def setup_runtime(unsafe_load: bool = False) -> None:
-    """Process-wide settings for the OpenMMLab tools of this repository.
+    """Process-wide settings for the OpenMMLab tools of this repository:
+    the safe-load opt-in and, with ``VIT_BACKBONES_MALLOC=keep``, glibc
+    keeping freed memory (:func:`keep_freed_memory`).
 
     Args:
         unsafe_load (bool): the tools' ``--unsafe-load``: unpickle any
@@ -38,6 +102,7 @@ def setup_runtime(unsafe_load: bool = False) -> None:
     from vit_backbones.safe_load import UNSAFE_ENV
     if unsafe_load:
         os.environ[UNSAFE_ENV] = '1'
+    keep_freed_memory()
 
 
 def close_process_group() -> None:
