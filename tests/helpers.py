@@ -7,6 +7,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
+from vit_backbones.tools.recipes import config_task  # noqa: F401
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 DATA_ROOT = osp.join(REPO_ROOT, 'tests', 'data')
@@ -79,12 +81,6 @@ def load_config(path, **cfg_options):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
-
-
-def config_task(cfg):
-    """'cls', 'det' or 'seg' from the config's default scope."""
-    scope = cfg.get('default_scope', 'mmpretrain')
-    return dict(mmpretrain='cls', mmdet='det', mmseg='seg')[scope]
 
 
 def build_model_from_config(cfg):

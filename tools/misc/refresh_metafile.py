@@ -29,7 +29,10 @@ from vit_backbones.tools.complexity import (CONVENTIONS, count_params,
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def complexity(config_path, flops=True, convention='all ops'):
+def complexity(config_path, flops=True, convention=None):
+    """Parameters and FLOPs (all ops) of a config's model, and with a
+    ``convention`` of ``CONVENTIONS`` also the FLOPs counted that way, from
+    one built model: ``(params, flops, flops_in_convention or None)``."""
     cfg = Config.fromfile(osp.join(ROOT, config_path))
     backbone = cfg.model.get('backbone')
     if backbone is not None and 'init_cfg' in backbone:
@@ -38,7 +41,7 @@ def complexity(config_path, flops=True, convention='all ops'):
     init_default_scope(scope)
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
     if not flops:
-        return count_params(model), None
+        return count_params(model), None, None
     shape = default_input_shape(cfg)
     samples = None
     if scope == 'mmdet':
@@ -48,9 +51,13 @@ def complexity(config_path, flops=True, convention='all ops'):
             dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
                  scale_factor=(1., 1.), batch_input_shape=shape))
         samples = [sample]
-    result = model_complexity(
-        model, shape, data_samples=samples, **CONVENTIONS[convention])
-    return result['params'], result['flops']
+    result = model_complexity(model, shape, data_samples=samples)
+    in_convention = None
+    if convention is not None:
+        in_convention = model_complexity(
+            model, shape, data_samples=samples,
+            **CONVENTIONS[convention])['flops']
+    return result['params'], result['flops'], in_convention
 
 
 def _leading_comments(text):
@@ -75,13 +82,14 @@ def refresh(path, recompute_all=False, check=False):
             and not meta.get('FLOPs In Reported Convention'))
         if not (recompute_all or check or missing):
             continue
-        params, flops = complexity(model['Config'])
-        values = [('Parameters', params), ('FLOPs', flops)]
         convention = meta.get('Reported FLOPs Convention')
-        if convention in CONVENTIONS:
-            values.append(('FLOPs In Reported Convention',
-                           complexity(model['Config'],
-                                      convention=convention)[1]))
+        if convention not in CONVENTIONS:
+            convention = None
+        params, flops, in_convention = complexity(model['Config'],
+                                                  convention=convention)
+        values = [('Parameters', params), ('FLOPs', flops)]
+        if convention is not None:
+            values.append(('FLOPs In Reported Convention', in_convention))
         for key, value in values:
             if meta.get(key) != value:
                 problems.append(f'{model["Name"]}: {key} {meta.get(key)} '

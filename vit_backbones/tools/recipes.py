@@ -58,13 +58,10 @@ _QUIET_ARGS = ('type', 'backend', 'backend_args', 'hparams', 'fill_color',
 
 
 def config_task(cfg):
-    """'cls', 'det' or 'seg', from the model's type."""
-    model_type = cfg.model.type.split('.')[-1]
-    if model_type == 'ImageClassifier':
-        return 'cls'
-    if model_type in ('EncoderDecoder', 'CascadeEncoderDecoder'):
-        return 'seg'
-    return 'det'
+    """'cls', 'det' or 'seg', from the config's default scope (the toolbox
+    that runs it)."""
+    scope = cfg.get('default_scope', 'mmpretrain')
+    return dict(mmpretrain='cls', mmdet='det', mmseg='seg')[scope]
 
 
 def _number(value):
