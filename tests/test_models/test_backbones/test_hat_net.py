@@ -239,6 +239,39 @@ def test_every_trainable_parameter_gets_a_gradient():
         assert (p.grad is not None) == p.requires_grad, name
 
 
+def test_inplace_activations_only_where_no_graph_is_recorded():
+    """In-place SiLU makes autograd copy its input: out of place in train
+    mode (not in frozen stages, which are in eval), in place in eval mode,
+    with the same outputs and gradients either way."""
+    model = HATNet(arch=FAST, out_indices=(0, 1, 2, 3), frozen_stages=0)
+    acts = {n: m for n, m in model.named_modules()
+            if isinstance(m, torch.nn.SiLU)}
+    assert acts and not any(a.inplace for n, a in acts.items()
+                            if not n.startswith('patch_embed'))
+    assert acts['patch_embed.act'].inplace  # frozen: in eval mode
+    model.eval()
+    assert all(a.inplace for a in acts.values())
+    model.train()
+    assert not acts['stages.0.blocks.0.mlp.act1'].inplace
+    plain = HATNet(arch=FAST, act_cfg=dict(type='SiLU')).eval()
+    assert not plain.stages[0].blocks[0].mlp.act1.inplace
+
+    randomize(model)
+    x = torch.randn(2, 3, 64, 64)
+    results = []
+    for inplace in (False, True):
+        for act in acts.values():
+            act.inplace = inplace
+        model.zero_grad()
+        outs = model(x)
+        sum((o * o).sum() for o in outs).backward()
+        results.append(([o.detach() for o in outs],
+                        [p.grad.clone() for p in model.parameters()
+                         if p.grad is not None]))
+    for a, b in zip(*[r[0] + r[1] for r in results]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_drop_path_schedule():
     model = HATNet(arch=FAST, drop_path_rate=0.3)
     rates = [

@@ -410,6 +410,9 @@ class HATNet(VitBackbone):
             Defaults to ``dict(type='GN', num_groups=1, eps=1e-6)``.
         act_cfg (dict): The activations. Defaults to in-place SiLU (they
             only overwrite conv and norm outputs that nothing else reads).
+            An ``inplace=True`` activation runs in place in eval mode only:
+            under autograd it would make autograd copy its input first
+            (see :meth:`train`).
         out_norm_cfg (dict, optional): A norm ``norm{i}`` on each output, a
             norm of ``(B, C, H, W)`` maps (GN, BN or ``LN2d``).
             Defaults to None (none, as the official model).
@@ -564,7 +567,11 @@ class HATNet(VitBackbone):
 
         self.add_out_norms(out_norm_cfg,
                            [(i, self.embed_dims[i]) for i in self.out_indices])
+        # The activations whose ``inplace`` train() switches (see there).
+        self._inplace_act_type = type(build_activation_layer(act_cfg)) \
+            if act_cfg.get('inplace', False) else None
         self._freeze_stages()
+        self._set_inplace_activations()
 
     def init_official_weights(self):
         """Conv and linear weights trunc-normal(0.02) with zero biases,
@@ -596,7 +603,18 @@ class HATNet(VitBackbone):
         return self.patch_embed(x)
 
     def forward_unit(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        return self.stages[index](x)
+        stage = self.stages[index]
+        if (x.device.type == 'cpu' and torch.is_grad_enabled()
+                and not x.requires_grad
+                and any(p.requires_grad for p in stage.parameters())):
+            # A trainable stage after a frozen stem (frozen_stages=0): its
+            # first GroupNorm would see an input that needs no gradient,
+            # and PyTorch's CPU channels-last GroupNorm backward crashes
+            # (segfault, torch 2.13) when it computes the weight gradients
+            # without the input's. Asking for the input's gradient (one
+            # unused map) avoids that kernel path.
+            x = x.detach().requires_grad_()
+        return stage(x)
 
     def format_output(self, index: int, x: torch.Tensor) -> torch.Tensor:
         out = self.out_norm(index, x)
@@ -635,6 +653,29 @@ class HATNet(VitBackbone):
         else:
             depth = num_layers - 1
         return depth, num_layers
+
+    def train(self, mode: bool = True):
+        """Set the mode; configured in-place activations run in place only
+        where their module is in eval mode.
+
+        An in-place SiLU overwrites the input its backward needs, so under
+        autograd PyTorch first copies that input: one more pass over the
+        largest maps of every block (the ``E*C``-channel MLP maps) and a
+        fresh allocation of their size, both memory-bound. Out of place, the
+        saved tensor is the conv output itself, and the result is the same.
+        In eval mode (and in frozen stages), where no graph needs the input,
+        in place saves that memory.
+        """
+        super().train(mode)
+        self._set_inplace_activations()
+        return self
+
+    def _set_inplace_activations(self):
+        if self._inplace_act_type is None:
+            return
+        for module in self.modules():
+            if type(module) is self._inplace_act_type:
+                module.inplace = not module.training
 
 
 __all__ = [
