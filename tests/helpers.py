@@ -7,6 +7,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 
+from vit_backbones.tools.demo_data import demo_data_options  # noqa: F401
 from vit_backbones.tools.recipes import config_task  # noqa: F401
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -21,22 +22,6 @@ def check_norm_state(modules, train_state):
         if isinstance(mod, _BatchNorm) and mod.training != train_state:
             return False
     return True
-
-
-def demo_data_options(task, root):
-    """``--cfg-options`` that point a demo config's loaders (and COCO
-    evaluators) at demo data written by ``make_demo_data(root)``."""
-    data_root = osp.join(root, task) + ('/' if task == 'det' else '')
-    options = [
-        f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader')
-    ]
-    if task == 'det':
-        ann = osp.join(data_root, 'annotations/instances_val.json')
-        options += [f'val_evaluator.ann_file={ann}',
-                    f'test_evaluator.ann_file={ann}']
-    return options
 
 
 def short_run_options(task, root):

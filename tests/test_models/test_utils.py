@@ -122,6 +122,26 @@ def test_bf16_dispatch_needs_bf16_dot_products(monkeypatch):
     assert not attention.prefer_matmul(q, k, v, None)
 
 
+def test_every_device_but_the_cpu_takes_sdpa(monkeypatch):
+    """The CPU rules are CPU measurements: on any other device (here
+    ``meta``, as a GPU would be) each case that takes the matmuls on CPU
+    takes SDPA."""
+    from vit_backbones.models.utils import attention
+    monkeypatch.setattr(attention, 'cpu_has_bf16_dot_products',
+                        lambda: True)
+    q, k, v = _qkv()
+    bias = torch.zeros(k.shape[-2], requires_grad=True)
+    cases = [((q, k, v), None),  # float32 inference, no mask
+             ((q, k, v), bias),  # a mask that needs gradients
+             (tuple(t.to(torch.bfloat16) for t in (q, k, v)), None)]
+    for tensors, mask in cases:
+        with torch.enable_grad():
+            assert attention.prefer_matmul(*tensors, mask)
+            meta = [t.to('meta') for t in tensors]
+            assert not attention.prefer_matmul(
+                *meta, None if mask is None else mask.to('meta'))
+
+
 @pytest.mark.parametrize('dtype',
                          [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize('matmul', [False, True])

@@ -36,6 +36,86 @@ def test_measure_profile_and_rate():
     assert {op for op, _ in profile['top']} & {'aten::relu', 'aten::sum'}
 
 
+class _FakeCuda:
+    """Records the torch.cuda calls of the GPU branches; memory grows by
+    3 MiB over a 1 MiB base during a step."""
+
+    def __init__(self):
+        self.calls = []
+        self.allocated = 2**20
+
+    def synchronize(self, device=None):
+        self.calls.append('sync')
+
+    def empty_cache(self):
+        self.calls.append('empty_cache')
+
+    def reset_peak_memory_stats(self, device=None):
+        self.calls.append('reset')
+
+    def memory_allocated(self, device=None):
+        return self.allocated
+
+    def max_memory_allocated(self, device=None):
+        return self.allocated + 3 * 2**20
+
+
+def test_gpu_branches_synchronize_and_read_the_caching_allocator(
+        monkeypatch):
+    """On CUDA every timed call ends with a synchronize (kernels run
+    asynchronously) and the peak is the caching allocator's, above what
+    was allocated before the step."""
+    from vit_backbones.tools import benchmark
+    fake = _FakeCuda()
+    monkeypatch.setattr(benchmark.torch, 'cuda', fake)
+    cuda = torch.device('cuda')
+    steps = []
+    result = measure(lambda: steps.append(fake.calls.count('sync')), cuda,
+                     warmup=1, iters=3, memory=True)
+    # each timed step starts after the previous one was synchronized
+    assert steps == [0, 1, 2, 3, 5]
+    assert result['peak_mib'] == 3
+    assert fake.calls[-4:] == ['sync', 'empty_cache', 'reset', 'sync']
+
+
+def test_gpu_profile_reads_device_time(monkeypatch):
+    """On CUDA the profile asks for CUDA activity and splits kernel
+    (device) time, not the CPU time that launched it."""
+    import torch.profiler as profiler
+
+    from vit_backbones.tools import benchmark
+
+    class Event:
+        def __init__(self, key, device_us):
+            self.key = key
+            self.self_device_time_total = device_us
+            self.self_cpu_time_total = 1.
+
+    seen = {}
+
+    class FakeProfile:
+        def __init__(self, activities):
+            seen['activities'] = activities
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def key_averages(self):
+            return [Event('aten::mm', 75.), Event('aten::add', 20.),
+                    Event('cudaLaunchKernel', 0.), Event('aten::relu', 5.)]
+
+    monkeypatch.setattr(profiler, 'profile', FakeProfile)
+    monkeypatch.setattr(benchmark.torch, 'cuda', _FakeCuda())
+    result = profile_step(lambda: None, torch.device('cuda'))
+    assert profiler.ProfilerActivity.CUDA in seen['activities']
+    assert result['arithmetic'] == pytest.approx(0.75)
+    assert result['top'] == [('aten::add', pytest.approx(0.2)),
+                             ('aten::relu', pytest.approx(0.05))]
+
+
 def test_hat_net_settings_the_official_code_can_run():
     pair = _tool().HATNetPair()
     assert pair.setting('tiny', 224, 224) == ((8, 7, 7, 1), (8, 4, 2, 1))

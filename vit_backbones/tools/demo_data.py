@@ -253,3 +253,28 @@ def make_demo_data(root: str = 'data/demo',
                 'tools/dataset_converters/make_demo_data.py '
                 f'(seed {seed}). Counts: {json.dumps(summary)}\n')
     return summary
+
+
+def demo_data_options(task: str, root: str) -> List[str]:
+    """``--cfg-options`` that point a demo config's loaders (and COCO
+    evaluators) at demo data written by ``make_demo_data(root)``.
+
+    Args:
+        task (str): ``'cls'``, ``'det'`` or ``'seg'``.
+        root (str): the ``root`` given to :func:`make_demo_data`.
+
+    Returns:
+        list[str]: ``key=value`` words for ``tools/train.py
+        --cfg-options``.
+    """
+    data_root = osp.join(root, task) + ('/' if task == 'det' else '')
+    options = [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    ]
+    if task == 'det':
+        ann = osp.join(data_root, 'annotations/instances_val.json')
+        options += [f'val_evaluator.ann_file={ann}',
+                    f'test_evaluator.ann_file={ann}']
+    return options

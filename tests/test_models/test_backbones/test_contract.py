@@ -99,14 +99,14 @@ parametrize_networks = pytest.mark.parametrize(
 # --------------------------------------------------------------------------
 @parametrize_networks
 @pytest.mark.parametrize('size', ODD_SIZES)
-def test_dense_outputs_follow_the_stride_rule(net, size):
+def test_dense_outputs_follow_the_stride_rule(net, size, device):
     """Level k at stride s_k has ceil(H/s_k) x ceil(W/s_k) cells and
     out_channels[k] channels, for any input size."""
-    model = net.build_dense().eval()
+    model = net.build_dense().eval().to(device)
     assert list(model.out_channels) == list(net.channels)
     assert list(model.num_features) == list(net.channels)
     with torch.no_grad():
-        outs = model(torch.rand(2, 3, *size))
+        outs = model(torch.rand(2, 3, *size, device=device))
     assert isinstance(outs, tuple) and len(outs) == 4
     for out, stride, channels in zip(outs, STRIDES, net.channels):
         assert out.shape == (2, channels, math.ceil(size[0] / stride),
@@ -258,10 +258,10 @@ def test_with_cp_reaches_the_stages():
 
 
 @parametrize_networks
-def test_batch_independence_in_eval(net):
+def test_batch_independence_in_eval(net, device):
     """In eval mode a sample's outputs do not depend on the batch."""
-    model = randomize(net.build_dense()).eval()
-    x = torch.randn(3, 3, 70, 45)
+    model = randomize(net.build_dense()).eval().to(device)
+    x = torch.randn(3, 3, 70, 45, device=device)
     with torch.no_grad():
         batched = model(x)
         single = model(x[1:2])
@@ -305,12 +305,12 @@ def test_bad_arch_raises_clear_errors(net):
 # --------------------------------------------------------------------------
 @parametrize_networks
 @pytest.mark.parametrize('frozen_stages', [0, 1])
-def test_frozen_stages_survive_an_optimizer_step(net, frozen_stages):
+def test_frozen_stages_survive_an_optimizer_step(net, frozen_stages, device):
     """Also with the stem alone frozen (0): the first trainable layer then
     sees an input that needs no gradient (PyTorch's CPU channels-last
     GroupNorm backward crashed on that in HAT-Net)."""
     model = randomize(net.build_dense(frozen_stages=frozen_stages))
-    model.train()
+    model.train().to(device)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     # The stem (and the first stage) are frozen, the last block is not.
     assert frozen and any(
@@ -321,7 +321,8 @@ def test_frozen_stages_survive_an_optimizer_step(net, frozen_stages):
                 assert not any(m.training for m in part.modules()), part
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.1)
-    sum(o.sum() for o in model(torch.rand(2, 3, 64, 64))).backward()
+    sum(o.sum() for o in model(torch.rand(2, 3, 64, 64,
+                                          device=device))).backward()
     optimizer.step()
     for name, param in model.named_parameters():
         changed = not torch.equal(param, before[name])
@@ -344,12 +345,12 @@ def test_norm_eval(net):
 
 
 @parametrize_networks
-def test_with_cp_gives_the_same_outputs_and_gradients(net):
+def test_with_cp_gives_the_same_outputs_and_gradients(net, device):
     torch.manual_seed(0)
-    ref = randomize(net.build_dense())
-    ckpt = net.build_dense(with_cp=True)
+    ref = randomize(net.build_dense()).to(device)
+    ckpt = net.build_dense(with_cp=True).to(device)
     ckpt.load_state_dict(ref.state_dict())
-    x = torch.rand(2, 3, 70, 45)
+    x = torch.rand(2, 3, 70, 45, device=device)
     results = []
     for model in (ref, ckpt):
         model.train()
@@ -374,11 +375,12 @@ def test_with_cp_gives_the_same_outputs_and_gradients(net):
 
 
 @parametrize_networks
-def test_every_trainable_parameter_gets_a_gradient(net):
+def test_every_trainable_parameter_gets_a_gradient(net, device):
     """DDP with find_unused_parameters=False needs every trainable
     parameter in the graph of the dense layout."""
-    model = net.build_dense(out_norm_cfg=net.out_norm_cfg).train()
-    sum(o.sum() for o in model(torch.rand(2, 3, 64, 64))).backward()
+    model = net.build_dense(out_norm_cfg=net.out_norm_cfg).train().to(device)
+    x = torch.rand(2, 3, 64, 64, device=device)
+    sum(o.sum() for o in model(x)).backward()
     missing = [n for n, p in model.named_parameters()
                if p.requires_grad and p.grad is None]
     assert not missing
@@ -423,28 +425,62 @@ AMP_TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 5e-2}
 @parametrize_networks
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16],
                          ids=['fp16', 'bf16'])
-def test_half_precision_at_sizes_that_need_padding(net, dtype):
+def test_half_precision_at_sizes_that_need_padding(net, dtype, device):
     """Under torch.autocast, at 70x45 (padded patches, windows, tiles and
     fully masked padding rows), outputs stay close to fp32 and forward and
     backward are finite."""
-    model = randomize(net.build_dense()).eval()
-    x = torch.rand(2, 3, 70, 45)
+    model = randomize(net.build_dense()).eval().to(device)
+    x = torch.rand(2, 3, 70, 45, device=device)
     with torch.no_grad():
         ref = model(x)
-        with torch.autocast('cpu', dtype=dtype):
+        with torch.autocast(device.type, dtype=dtype):
             outs = model(x)
     for out, expected in zip(outs, ref):
         error = (out.float() - expected).abs().max() / expected.abs().max()
         assert error <= AMP_TOLERANCE[dtype], error
     model.train()
     x.requires_grad_()
-    with torch.autocast('cpu', dtype=dtype):
+    with torch.autocast(device.type, dtype=dtype):
         outs = model(x)
     sum(o.float().sum() for o in outs).backward()
     assert all(torch.isfinite(o).all() for o in outs)
     assert torch.isfinite(x.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters()
                if p.grad is not None)
+
+
+@parametrize_networks
+def test_outputs_on_the_device_equal_the_cpu_outputs(net, device):
+    """On ``--device cuda`` (the GPU check): fp32 outputs and gradients
+    equal the CPU's, at odd sizes (padding) in the dense layout; TF32 is
+    off for the comparison (cuDNN convolutions use it by default)."""
+    if device.type == 'cpu':
+        pytest.skip('compares --device with the CPU; run with --device cuda')
+    cpu = randomize(net.build_dense()).train()
+    other = net.build_dense().train().to(device)
+    other.load_state_dict(cpu.state_dict())
+    x = torch.rand(2, 3, 70, 45)
+    results = []
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.\
+        allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for model, inputs in ((cpu, x), (other, x.to(device))):
+            outs = model(inputs)
+            sum((o * o).sum() for o in outs).backward()
+            results.append(([o.detach().cpu() for o in outs], {
+                n: p.grad.cpu() for n, p in model.named_parameters()
+                if p.grad is not None}))
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.\
+            allow_tf32 = tf32
+    for a, b in zip(results[0][0], results[1][0]):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    assert results[0][1].keys() == results[1][1].keys()
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, rtol=1e-3,
+                                   atol=1e-3, msg=name)
 
 
 # --------------------------------------------------------------------------
