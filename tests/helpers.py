@@ -177,3 +177,15 @@ def run_loss_and_predict(cfg, input_size, batch_size=2, model=None):
         predictions = model(**data, mode='predict')
     assert len(predictions) == batch_size
     return model, losses, predictions
+
+
+def load_tool(path):
+    """Import a script of ``tools/`` (not a package) by its path below the
+    repository root, e.g. ``'tools/analysis_tools/gpu_check.py'``."""
+    import importlib.util
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO_ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

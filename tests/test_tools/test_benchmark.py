@@ -2,24 +2,18 @@
 that run without the official code (the zoo mode, the official-setting
 rules, the timm stand-ins). Figures are never asserted, only their sanity.
 """
-import importlib.util
-import os.path as osp
 import sys
 
 import pytest
 import torch
-from helpers import REPO_ROOT
+from helpers import load_tool
 
 from vit_backbones.tools.benchmark import (matmul_rate, measure, peak_memory,
                                            profile_step)
 
 
 def _tool():
-    path = osp.join(REPO_ROOT, 'tools/analysis_tools/benchmark_official.py')
-    spec = importlib.util.spec_from_file_location('benchmark_official', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis_tools/benchmark_official.py')
 
 
 def test_measure_profile_and_rate():

@@ -1,22 +1,17 @@
 """tools/analysis_tools/gpu_check.py, as far as a CPU runs it: one training
 iteration of a dense config through the toolboxes' runner, the skipped
 official comparison without checkouts, and the error without CUDA."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, load_tool
 
 from vit_backbones.tools.demo_data import make_demo_data
 
 
 def _tool():
-    path = osp.join(REPO_ROOT, 'tools/analysis_tools/gpu_check.py')
-    spec = importlib.util.spec_from_file_location('gpu_check', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis_tools/gpu_check.py')
 
 
 def test_every_train_config_exists():
