@@ -239,6 +239,22 @@ def test_every_trainable_parameter_gets_a_gradient():
         assert (p.grad is not None) == p.requires_grad, name
 
 
+@pytest.mark.parametrize('frozen_stages,asks', [(0, True), (1, False)])
+def test_frozen_stem_workaround_only_before_the_first_stage(
+        frozen_stages, asks):
+    """After a frozen stem the first stage's input is made to need a
+    gradient (CPU channels-last GroupNorm backward segfaults without it);
+    a later first trainable stage begins with its downsampling conv and is
+    left alone, so no unused input gradient is computed through it."""
+    model = HATNet(arch=FAST, frozen_stages=frozen_stages).train()
+    first = model.stages[frozen_stages]
+    seen = []
+    first.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].requires_grad))
+    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    assert seen == [asks]
+
+
 def test_inplace_activations_only_where_no_graph_is_recorded():
     """In-place SiLU makes autograd copy its input: out of place in train
     mode (not in frozen stages, which are in eval), in place in eval mode,

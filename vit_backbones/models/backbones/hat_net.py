@@ -604,15 +604,17 @@ class HATNet(VitBackbone):
 
     def forward_unit(self, index: int, x: torch.Tensor) -> torch.Tensor:
         stage = self.stages[index]
-        if (x.device.type == 'cpu' and torch.is_grad_enabled()
-                and not x.requires_grad
+        if (stage.downsample is None and x.device.type == 'cpu'
+                and torch.is_grad_enabled() and not x.requires_grad
                 and any(p.requires_grad for p in stage.parameters())):
-            # A trainable stage after a frozen stem (frozen_stages=0): its
-            # first GroupNorm would see an input that needs no gradient,
-            # and PyTorch's CPU channels-last GroupNorm backward crashes
-            # (segfault, torch 2.13) when it computes the weight gradients
-            # without the input's. Asking for the input's gradient (one
-            # unused map) avoids that kernel path.
+            # The first stage, trainable after a frozen stem
+            # (frozen_stages=0): its first layer is a GroupNorm that would
+            # see an input that needs no gradient, and PyTorch's CPU
+            # channels-last GroupNorm backward crashes (segfault, torch
+            # 2.13) when it computes the weight gradients without the
+            # input's. Asking for the input's gradient (one unused map)
+            # avoids that kernel path. Later stages begin with their
+            # downsampling conv, whose output needs a gradient anyway.
             x = x.detach().requires_grad_()
         return stage(x)
 
