@@ -72,6 +72,8 @@ setup(
     install_requires=[
         'torch>=2.0',
         'torchvision',
+        # Weights files that cannot carry code (vit_backbones.checkpoint).
+        'safetensors',
         # mmengine needs pkg_resources for `mmdet::`-style bases.
         'setuptools<82',
     ],

@@ -101,6 +101,7 @@ import mmcv, mmcv._ext, mmcv.ops  # noqa: F401
 assert mmcv.__version__ == os.environ['MMCV_VERSION'], mmcv.__version__
 import mmpretrain.models, mmdet.models, mmseg.models  # noqa: F401
 import vit_backbones  # noqa: F401
+import safetensors  # noqa: F401
 import pytest, xdist  # noqa: F401
 import mim, pytorch_grad_cam  # noqa: F401
 EOF

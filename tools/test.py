@@ -16,7 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from vit_backbones.safe_load import add_unsafe_load_argument
+from vit_backbones.checkpoint.files import add_unsafe_load_argument
 from vit_backbones.tools.data_check import check_data_roots
 from vit_backbones.tools.runtime import (close_process_group,
                                          prepare_cfg_for_launcher,

@@ -19,12 +19,13 @@ tables.
 
 Weights: the ``*_3rdparty_*`` entries name the official files (``Weights``
 is the official URL); ``get_model(name, pretrained=True)`` downloads one
-into torch's hub cache and converts it while loading
-(:mod:`vit_backbones.converters.official`). The other entries have no
+into torch's hub cache and converts it while our backbone loads it
+(:mod:`vit_backbones.checkpoint.receive`). The other entries have no
 published weights; mmpretrain would warn and hand back a randomly
 initialised model for ``pretrained=True``, so their registered ``weights``
 point at :data:`UNPUBLISHED`, whose loader raises an error that says what
-to use instead. The metafiles keep ``Weights: null``.
+to use instead (the scheme is one of the changes of
+:mod:`vit_backbones.toolbox_changes`). The metafiles keep ``Weights: null``.
 """
 import os.path as osp
 from typing import Dict, List, Optional
@@ -138,10 +139,7 @@ def register_models(path: Optional[str] = None) -> int:
     path = path or find_model_index()
     if path is None:
         return 0
-    from mmengine.runner.checkpoint import CheckpointLoader
     from mmpretrain.apis import ModelHub
-    CheckpointLoader.register_scheme(
-        prefixes=UNPUBLISHED, force=True)(load_from_unpublished)
     root = osp.dirname(path)
     count = 0
     for metafile, names in classification_metafiles(path).items():

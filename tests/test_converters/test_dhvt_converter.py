@@ -14,7 +14,7 @@ from helpers import DATA_ROOT
 from mmengine.registry import init_default_scope
 
 from vit_backbones.converters.common import CheckpointMismatchError
-from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.checkpoint.files import load_checkpoint_file
 from vit_backbones.converters.dhvt import (arch_name, convert, convert_key,
                                            infer_arch, official_model_name)
 

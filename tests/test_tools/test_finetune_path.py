@@ -112,7 +112,8 @@ def test_publish_model_cli_raw_weights(tmp_path):
         cls_cfg, src, experiment_name='hat-net-tiny_8xb128_in1k_20261121_0829')
     proc = subprocess.run([
         sys.executable, 'tools/model_converters/publish_model.py', src,
-        str(tmp_path / 'hat-net-tiny_8xb128_in1k.pth'), '--no-ema'
+        str(tmp_path / 'hat-net-tiny_8xb128_in1k.pth'), '--no-ema',
+        '--format', 'pth', 'safetensors'
     ], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'Name: hat-net-tiny_8xb128_in1k' in proc.stdout
@@ -126,6 +127,23 @@ def test_publish_model_cli_raw_weights(tmp_path):
     key = next(k for k, v in state.items() if v.is_floating_point())
     assert torch.equal(published['state_dict'][key], state[key] + 1)
     assert published['meta']['ema'] is False
+    # The weights-only safetensors file beside it: named by its own hash,
+    # the same tensors, the metadata in its header, its own metafile entry.
+    from vit_backbones.checkpoint import load_checkpoint_file
+    other = re.search(r'Published (\S+\.safetensors) \(sha256 (\w+)',
+                      proc.stdout)
+    assert other, proc.stdout
+    assert re.fullmatch(r'hat-net-tiny_8xb128_in1k_\d{8}-' + other.group(2)[:8]
+                        + r'\.safetensors', osp.basename(other.group(1)))
+    assert sha256_of(other.group(1)) == other.group(2)
+    assert f'Weights: https://example.com/vit_backbones/' \
+        f'{osp.basename(other.group(1))}' in proc.stdout
+    weights = load_checkpoint_file(other.group(1))
+    assert weights['meta']['ema'] is False
+    assert weights['meta']['network'] == 'HATNet'
+    assert sorted(weights['state_dict']) == sorted(published['state_dict'])
+    for name, value in published['state_dict'].items():
+        assert torch.equal(weights['state_dict'][name], value), name
 
 
 def test_published_classifier_through_mmpretrain_api(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import REPO_ROOT, demo_data_options
 
-from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.checkpoint.files import load_checkpoint_file
 from vit_backbones.tools.demo_data import make_demo_data
 
 SIZES = dict(cls=dict(train=4, val=1, image=32),

@@ -9,7 +9,7 @@ import sys
 import pytest
 from helpers import REPO_ROOT
 
-from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.checkpoint.files import load_checkpoint_file
 from vit_backbones.tools.demo_data import make_demo_data
 
 TINY_CLS = osp.join(REPO_ROOT, 'tests/data/configs/tiny_cls.py')

@@ -67,7 +67,7 @@ import torch
 import torch.nn as nn
 
 from vit_backbones.converters.common import backbone_state_dict  # noqa
-from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.checkpoint.files import load_checkpoint_file
 from vit_backbones.tools.benchmark import (AMP_DTYPES, CPU_MEMORY_ENV,
                                            forward_backward_step, forward_step,
                                            matmul_rate, measure, peak_memory,

@@ -38,7 +38,7 @@ from mmengine.runner import load_checkpoint
 import vit_backbones  # noqa: F401
 from vit_backbones.deploy import (TensorModeModel, compare_with_onnxruntime,
                                   export_onnx, size_range)
-from vit_backbones.safe_load import add_unsafe_load_argument
+from vit_backbones.checkpoint.files import add_unsafe_load_argument
 from vit_backbones.tools.runtime import setup_runtime
 
 

@@ -13,8 +13,8 @@ you trust.
 """
 
 
-from vit_backbones.converters.common import run_cli
-from vit_backbones.converters.dhvt import (arch_name, convert, infer_arch,
+from vit_backbones.checkpoint.cli import run_cli
+from vit_backbones.converters.dhvt import (arch_name, infer_arch,
                                            official_model_name)
 
 
@@ -34,7 +34,7 @@ def report(checkpoint, state_dict, args):
 
 
 def main(argv=None):
-    run_cli('DHVT', convert, argv,
+    run_cli('dhvt', argv,
             add_arguments=add_arguments,
             extra_kwargs=lambda args: dict(use_ema=args.ema),
             report=report)

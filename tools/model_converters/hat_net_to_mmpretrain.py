@@ -15,12 +15,11 @@ a different network. The mapping lives in ``vit_backbones.converters.hat_net``.
 """
 
 
-from vit_backbones.converters.common import run_cli
-from vit_backbones.converters.hat_net import convert
+from vit_backbones.checkpoint.cli import run_cli
 
 
 def main(argv=None):
-    run_cli('HAT-Net', convert, argv)
+    run_cli('hat_net', argv)
 
 
 if __name__ == '__main__':

@@ -16,12 +16,11 @@ so only convert files you trust. The mapping lives in
 """
 
 
-from vit_backbones.converters.common import run_cli
-from vit_backbones.converters.hvt import convert
+from vit_backbones.checkpoint.cli import run_cli
 
 
 def main(argv=None):
-    run_cli('HVT', convert, argv, img_size=True)
+    run_cli('hvt', argv, img_size=True)
 
 
 if __name__ == '__main__':

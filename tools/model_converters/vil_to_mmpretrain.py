@@ -20,8 +20,7 @@ default 224); any unknown, missing or mis-shaped key is an error::
 """
 
 
-from vit_backbones.converters.common import run_cli
-from vit_backbones.converters.vil import convert
+from vit_backbones.checkpoint.cli import run_cli
 
 
 def add_arguments(parser):
@@ -49,7 +48,7 @@ def model_kwargs(args):
 
 
 def main(argv=None):
-    run_cli('ViL', convert, argv, img_size=True,
+    run_cli('vil', argv, img_size=True,
             add_arguments=add_arguments, extra_kwargs=model_kwargs)
 
 

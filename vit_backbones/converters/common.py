@@ -16,22 +16,17 @@ Every network has a module here with the same API:
   :func:`key_by_rules` applies a table of regular expressions and
   :func:`rename_keys` a whole state dict, listing every unknown key.
 
-``tools/model_converters/<net>_to_mmpretrain.py`` are thin command lines
-around :func:`run_cli`, with the same flags everywhere: ``SRC DST
-[--arch ARCH] [--no-validate]`` (plus ``--img-size`` where it applies).
+The converters read and write no file and import nothing above the
+models: ``tools/model_converters/<net>_to_mmpretrain.py`` are thin command
+lines around :func:`vit_backbones.checkpoint.cli.run_cli`, with the same
+flags everywhere, and the loading layer (:mod:`vit_backbones.checkpoint`)
+converts an official file where one of our backbones receives it.
 """
-import argparse
-import json
-import os
 import re
-import tempfile
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
-
-from vit_backbones.safe_load import (add_unsafe_load_argument,
-                                     load_checkpoint_file)
 
 
 class CheckpointMismatchError(ValueError, KeyError):
@@ -217,14 +212,6 @@ def square_grid_side_of(state_dict: Dict[str, torch.Tensor], key: str) -> int:
             f'{error} Pass img_size explicitly.') from None
 
 
-def parse_arch(text: Optional[str]):
-    """``--arch`` of the command lines: a name, or an arch dict as JSON."""
-    if text is None:
-        return None
-    text = text.strip()
-    return json.loads(text) if text.startswith('{') else text
-
-
 def backbone_state_dict(state_dict: Dict[str, torch.Tensor]
                         ) -> 'OrderedDict':
     """The ``backbone.*`` tensors of a converted checkpoint, without the
@@ -232,96 +219,3 @@ def backbone_state_dict(state_dict: Dict[str, torch.Tensor]
     return OrderedDict((k[len('backbone.'):], v)
                        for k, v in state_dict.items()
                        if k.startswith('backbone.'))
-
-
-def save_checkpoint(state_dict: Dict[str, torch.Tensor], dst: str,
-                    meta: Optional[dict] = None) -> None:
-    """Save ``{'state_dict': ..., 'meta': ...}`` (tensors and plain values
-    only, so it loads with ``weights_only=True``).
-
-    The file is written to a temporary name in the target folder and
-    renamed into place, so an interrupted write never leaves a truncated
-    file under ``dst``.
-    """
-    dirname = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=dirname, prefix=f'.{os.path.basename(dst)}.', suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save({'state_dict': state_dict, 'meta': dict(meta or {})}, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def run_cli(network: str,
-            convert: Callable[..., Dict[str, torch.Tensor]],
-            argv=None,
-            img_size: bool = False,
-            add_arguments: Optional[Callable] = None,
-            extra_kwargs: Optional[Callable] = None,
-            report: Optional[Callable] = None) -> None:
-    """The command line of a converter, the same for every network::
-
-        SRC DST [--arch ARCH] [--no-validate] [--img-size N | H W]
-                [--unsafe-load]
-
-    Args:
-        network (str): the network's name, for the help text.
-        convert (callable): the network's ``convert(checkpoint, *, arch,
-            validate, **extra)``.
-        argv (list[str], optional): arguments (default: ``sys.argv``).
-        img_size (bool): offer ``--img-size N`` or ``--img-size H W``
-            (passed as ``img_size``: an int, or an ``(H, W)`` tuple).
-        add_arguments (callable, optional): adds network-specific flags.
-        extra_kwargs (callable, optional): ``args -> dict`` of further
-            keyword arguments of ``convert``.
-        report (callable, optional): ``(checkpoint, state_dict, args) ->
-            str``, a line printed about what was converted.
-    """
-    parser = argparse.ArgumentParser(
-        description=f'Convert an official {network} checkpoint to an '
-        'mmpretrain classifier checkpoint.')
-    parser.add_argument('src', help='official checkpoint file')
-    parser.add_argument('dst', help='where to write the mmpretrain file')
-    parser.add_argument(
-        '--arch',
-        help='arch name or a JSON arch dict (default: read from the '
-        'weights where the network allows it)')
-    parser.add_argument(
-        '--no-validate',
-        action='store_true',
-        help='skip the check of every key and shape against the backbone')
-    add_unsafe_load_argument(parser, 'SRC')
-    if img_size:
-        parser.add_argument(
-            '--img-size',
-            type=int,
-            nargs='+',
-            metavar='SIZE',
-            help='training input size the position tables were built for: '
-            'N for N x N, or H W (default: read from the weights, square)')
-    if add_arguments is not None:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
-    kwargs = dict(extra_kwargs(args)) if extra_kwargs is not None else {}
-    if img_size and args.img_size is not None:
-        size = args.img_size
-        if len(size) > 2 or min(size) < 1:
-            parser.error('--img-size takes one positive size (N x N) or two '
-                         f'(H W), got {" ".join(map(str, size))}')
-        kwargs['img_size'] = size[0] if len(size) == 1 else tuple(size)
-    checkpoint = load_checkpoint_file(args.src, unsafe=args.unsafe_load)
-    state_dict = convert(
-        checkpoint,
-        arch=parse_arch(args.arch),
-        validate=not args.no_validate,
-        **kwargs)
-    if report is not None:
-        print(report(checkpoint, state_dict, args))
-    save_checkpoint(
-        state_dict, args.dst,
-        meta=dict(converted_from=os.path.basename(args.src)))
-    print(f'Wrote {len(state_dict)} tensors to {args.dst}')

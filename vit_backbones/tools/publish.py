@@ -6,7 +6,8 @@ objects that torch's ``weights_only=True`` loader refuses) and, with
 ``EMAHook``, two copies of the weights. :func:`publish_checkpoint` keeps the
 weights (the EMA average by default, as mmengine stores it in
 ``state_dict``, or the raw weights with ``ema=False``) and plain metadata,
-writes ``<name>_<YYYYMMDD>-<sha256[:8]>.pth`` and returns what a metafile
+writes ``<name>_<YYYYMMDD>-<sha256[:8]>.pth`` and/or ``.safetensors``
+(weights only, a file that cannot carry code) and returns what a metafile
 entry needs. The hash is the one of the written file, in the form
 ``torch.hub`` checks (``check_hash=True``).
 """
@@ -15,11 +16,13 @@ import hashlib
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
-from vit_backbones.safe_load import load_checkpoint_file
+from vit_backbones.checkpoint.files import (load_checkpoint_file,
+                                            save_checkpoint)
+from vit_backbones.networks import NETWORKS
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -62,8 +65,11 @@ def select_weights(checkpoint: dict, ema: bool = True) -> 'OrderedDict':
         state_dict = checkpoint
     else:
         state_dict = checkpoint['state_dict']
+    metadata = getattr(state_dict, '_metadata', None)
     state_dict = OrderedDict(
         (k, v) for k, v in state_dict.items() if isinstance(v, torch.Tensor))
+    if metadata is not None:  # the module versions (layer renames)
+        state_dict._metadata = metadata
     if not ema:
         raw = checkpoint.get('ema_state_dict')
         if raw is None:
@@ -83,12 +89,17 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+#: The formats :func:`publish_checkpoint` writes, by file ending.
+FORMATS = ('pth', 'safetensors')
+
+
 def publish_checkpoint(src: str,
                        out: str,
                        ema: bool = True,
                        date: Optional[str] = None,
-                       unsafe_load: bool = False) -> dict:
-    """Write the published file next to ``out``; return its facts.
+                       unsafe_load: bool = False,
+                       formats: Sequence[str] = ('pth', )) -> dict:
+    """Write the published file(s) next to ``out``; return their facts.
 
     Args:
         src: the training checkpoint.
@@ -98,11 +109,21 @@ def publish_checkpoint(src: str,
             else the raw weights.
         date: ``YYYYMMDD``; today by default.
         unsafe_load: unpickle any object in ``src`` (trusted files only);
-            by default the allowlist of :mod:`vit_backbones.safe_load`.
+            by default the allowlist of :mod:`vit_backbones.checkpoint.files`.
+        formats: ``'pth'`` (a ``torch.save`` file that loads with
+            ``weights_only=True``) and/or ``'safetensors'`` (weights only,
+            cannot carry code; the metadata in its header). Each is named
+            ``<out>_<date>-<its sha256[:8]>.<format>``.
 
     Returns:
-        dict with ``path``, ``sha256``, ``num_params`` and ``meta``.
+        dict with ``path`` and ``sha256`` (of the first format),
+        ``files`` (``path`` and ``sha256`` of each), ``num_params``,
+        ``meta`` and ``run``.
     """
+    unknown = set(formats) - set(FORMATS)
+    if not formats or unknown:
+        raise ValueError(f'formats must be some of {FORMATS}, got '
+                         f'{tuple(formats)}.')
     checkpoint = load_checkpoint_file(src, unsafe=unsafe_load)
     state_dict = select_weights(checkpoint, ema=ema)
     meta = plain_data(checkpoint.get('meta', {}))
@@ -115,27 +136,32 @@ def publish_checkpoint(src: str,
         meta.setdefault('mmpretrain_version', mmpretrain.__version__)
     except ImportError:
         pass
-    from vit_backbones import __version__
+    from vit_backbones.version import __version__
     meta['vit_backbones_version'] = __version__
     meta['ema'] = bool(ema and 'ema_state_dict' in checkpoint)
+    # The package's .mim/ holds configs/ (links into the checkout in a
+    # clone, copies in a wheel).
+    root = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim')
+    run = describe_run(meta, root)
+    if 'collection' in run:
+        meta.setdefault('network', _BACKBONES[run['collection']])
 
-    stem = out[:-4] if out.endswith('.pth') else out
+    stem = out.rsplit('.', 1)[0] if out.endswith(
+        tuple(f'.{f}' for f in FORMATS)) else out
     date = date or datetime.date.today().strftime('%Y%m%d')
-    tmp = f'{stem}.publishing.pth'
-    os.makedirs(osp.dirname(osp.abspath(tmp)), exist_ok=True)
-    torch.save({'state_dict': state_dict, 'meta': meta}, tmp)
-    digest = sha256_of(tmp)
-    final = f'{stem}_{date}-{digest[:8]}.pth'
-    os.replace(tmp, final)
+    files = []
+    for fmt in formats:
+        tmp = f'{stem}.publishing.{fmt}'
+        save_checkpoint(state_dict, tmp, meta)
+        digest = sha256_of(tmp)
+        final = f'{stem}_{date}-{digest[:8]}.{fmt}'
+        os.replace(tmp, final)
+        files.append(dict(path=final, sha256=digest))
     num_params = sum(v.numel() for k, v in state_dict.items()
                      if not k.endswith(('running_mean', 'running_var',
                                         'num_batches_tracked')))
-    # The package's .mim/ holds configs/ (links into the checkout in a
-    # clone, copies in a wheel).
-    import vit_backbones
-    root = osp.join(osp.dirname(osp.abspath(vit_backbones.__file__)), '.mim')
-    return dict(path=final, sha256=digest, num_params=num_params, meta=meta,
-                run=describe_run(meta, root))
+    return dict(path=files[0]['path'], sha256=files[0]['sha256'],
+                files=files, num_params=num_params, meta=meta, run=run)
 
 
 TASKS = {
@@ -150,7 +176,9 @@ DATASETS = {
     'CocoDataset': ('COCO', 'data/coco'),
     'ADE20KDataset': ('ADE20K', 'data/ade'),
 }
-COLLECTIONS = {'HATNet': 'HAT-Net', 'ViL': 'ViL', 'HVT': 'HVT', 'DHVT': 'DHVT'}
+#: Backbone class -> model-zoo collection, and back (the network table).
+COLLECTIONS = {entry.backbone: entry.title for entry in NETWORKS}
+_BACKBONES = {title: backbone for backbone, title in COLLECTIONS.items()}
 
 
 def describe_run(meta: dict, root: Optional[str] = None) -> dict:

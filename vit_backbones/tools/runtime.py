@@ -3,14 +3,15 @@ stack (mmengine 0.10.7, mmcv 2.1.0, mmpretrain
 1.2.0, mmdet 3.3.0, mmseg 1.2.2) on recent torch, in one place.
 
 Nothing here runs when :mod:`vit_backbones` is imported (what the import
-changes is in :mod:`vit_backbones.patches`); the tools in ``tools/`` call
+changes is in :mod:`vit_backbones.toolbox_changes`); the tools in
+``tools/`` call
 :func:`setup_runtime`, :func:`prepare_cfg_for_launcher` and
 :func:`close_process_group`.
 
 What and why:
 
 * Checkpoint loading is safe (``weights_only=True`` with an allowlist, see
-  :mod:`vit_backbones.safe_load`); :func:`setup_runtime` only passes the
+  :mod:`vit_backbones.checkpoint.files`); :func:`setup_runtime` only passes the
   tools' ``--unsafe-load`` opt-in on to it.
 * Distributed training on machines without CUDA (``torchrun`` with the
   ``gloo`` backend): mmengine's ``init_dist`` calls
@@ -99,7 +100,7 @@ def setup_runtime(unsafe_load: bool = False) -> None:
             object in the checkpoints this process loads (trusted files
             only). Defaults to False.
     """
-    from vit_backbones.safe_load import UNSAFE_ENV
+    from vit_backbones.checkpoint.files import UNSAFE_ENV
     if unsafe_load:
         os.environ[UNSAFE_ENV] = '1'
     keep_freed_memory()

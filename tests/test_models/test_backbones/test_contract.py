@@ -21,6 +21,7 @@ from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from vit_backbones.deploy import (export_onnx, export_program,
                                   onnxruntime_max_diff)
 from vit_backbones.models.backbones import DHVT, HVT, HATNet, ViL
+from vit_backbones.networks import NETWORKS as TABLE
 
 
 @dataclass
@@ -651,13 +652,36 @@ def test_deprecated_argument_names_still_work():
             pyramid_scales=(1, ))
 
 
+def test_the_contract_covers_every_network_of_the_table():
+    assert {net.cls for net in NETWORKS.values()} == \
+        {entry.backbone_class() for entry in TABLE}
+
+
+@parametrize_networks
+def test_declared_attributes_are_set(net):
+    """What the base class declares a subclass must provide, it does."""
+    from typing import get_type_hints
+
+    from vit_backbones.models.backbones.base import VitBackbone
+    model = net.build()
+    declared = [name for name in VitBackbone.__annotations__
+                if not hasattr(VitBackbone, name)]
+    assert {'in_channels', 'min_size', 'out_type', 'out_indices',
+            'out_norm_cfg'} <= set(declared)
+    hints = get_type_hints(VitBackbone)
+    for name in declared:
+        assert hasattr(model, name), name
+        assert name in hints
+    assert model.out_type in model.OUT_TYPES
+
+
 def test_networks_share_one_surface():
     """Every network takes the same argument names for the same things."""
     import inspect
     shared = {'arch', 'in_channels', 'out_indices', 'out_type',
               'out_norm_cfg', 'frozen_stages', 'norm_eval', 'with_cp',
               'init_cfg', 'drop_path_rate'}
-    for net in (HVT, DHVT, ViL, HATNet):
+    for net in (entry.backbone_class() for entry in TABLE):
         params = set(inspect.signature(net).parameters)
         assert shared <= params, (net.__name__, shared - params)
     for net in (HVT, DHVT):
@@ -666,11 +690,8 @@ def test_networks_share_one_surface():
 
 
 @pytest.mark.parametrize('module', [
-    'vit_backbones.models.backbones.hvt',
-    'vit_backbones.models.backbones.dhvt',
-    'vit_backbones.models.backbones.vil',
-    'vit_backbones.models.backbones.hat_net',
-    'vit_backbones.models.utils.attention'
+    *(entry.backbone_module for entry in TABLE),
+    'vit_backbones.models.utils.attention', 'vit_backbones.networks'
 ])
 def test_docstring_examples_run(module):
     """The ``Examples:`` blocks of the docstrings are true."""

@@ -1,7 +1,13 @@
-# Each network module registers its backbone into mmpretrain's MODELS.
-from .dhvt import DHVT
-from .hat_net import HATNet
-from .hvt import HVT
-from .vil import ViL
+"""The backbones of the network table (:data:`vit_backbones.networks.
+NETWORKS`): importing each network's module registers its backbone into
+mmpretrain's ``MODELS``. A new network is its module plus its entry in the
+table; nothing here changes (``docs/adding_a_network.md``)."""
+import importlib
 
-__all__ = ['DHVT', 'HATNet', 'HVT', 'ViL']
+from vit_backbones.networks import NETWORKS
+
+__all__ = [entry.backbone for entry in NETWORKS]
+for _entry in NETWORKS:
+    globals()[_entry.backbone] = getattr(
+        importlib.import_module(_entry.backbone_module), _entry.backbone)
+del _entry

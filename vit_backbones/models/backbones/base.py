@@ -12,7 +12,6 @@ The helpers :func:`resolve_arch`, :func:`normalize_indices` and
 :func:`renamed_argument` parse the constructor arguments the same way
 everywhere.
 """
-import re
 import warnings
 from contextlib import contextmanager, nullcontext
 from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
@@ -179,10 +178,11 @@ class VitStage(BaseModule):
             block, *args, enabled=self.with_cp and self.training)
 
 
-#: Keys of layers that one layout of a network has and another has not
-#: (output norms, the simple pyramid): they may be missing from, or extra
-#: in, a checkpoint of another layout.
-OTHER_LAYOUT = re.compile(r'(norm\d+|pyramid)\.')
+#: The weight initializer (a name in mmengine's ``WEIGHT_INITIALIZERS``)
+#: that runs a backbone's ``init_cfg=dict(type='Pretrained')``. The loading
+#: layer (:mod:`vit_backbones.checkpoint`) registers it; the models name it
+#: and import nothing of what loads or converts them.
+PRETRAINED_INIT = 'VitBackbonePretrained'
 
 
 class VitBackbone(BaseBackbone):
@@ -247,13 +247,29 @@ class VitBackbone(BaseBackbone):
     #: when ``_version`` became ``version``. A checkpoint of an older (or
     #: unknown) version is migrated on load, so renames never break it.
     RENAMED_LAYERS: Dict[int, Dict[str, str]] = {}
-    #: Added to the error of a ``Pretrained`` checkpoint that does not
-    #: exist: where the network's ImageNet weights come from.
+    #: Added by the loading layer to the error of a ``Pretrained``
+    #: checkpoint that does not exist: where the network's ImageNet weights
+    #: come from.
     MISSING_CHECKPOINT_HINT: str = (
         'Point init_cfg (checkpoint_file in the configs) at an official '
         'file or its URL (converted while it loads), or at a converted or '
         'trained checkpoint; configs/<network>/README.md lists the '
         'official weights.')
+
+    # What every subclass sets in its constructor (the forward, the
+    # outputs and the tools read them).
+    #: The image channels the backbone takes.
+    in_channels: int
+    #: The smallest ``(H, W)`` input the backbone takes.
+    min_size: Tuple[int, int]
+    #: The output format, one of :attr:`OUT_TYPES`
+    #: (:meth:`resolve_out_type`).
+    out_type: str
+    #: The requested outputs (:meth:`set_outputs`).
+    out_indices: List[int]
+    #: The config of the output norms ``norm{i}``, or None
+    #: (:meth:`add_out_norms`).
+    out_norm_cfg: Optional[dict]
 
     def __init__(self,
                  num_stages: int,
@@ -271,9 +287,6 @@ class VitBackbone(BaseBackbone):
         self.with_cp = with_cp
         self.pyramid = None
         self.pyramid_scales = None
-        # Layers a classification checkpoint does not have (output norms,
-        # pyramid): the only keys a Pretrained load may leave missing.
-        self._new_layers: List[str] = ['pyramid']
 
     @property
     def with_cp(self) -> bool:
@@ -361,7 +374,6 @@ class VitBackbone(BaseBackbone):
         if out_norm_cfg is None:
             return
         for index, num in sorted(dict(channels).items()):
-            self._new_layers.append(f'norm{index}')
             self.add_module(f'norm{index}',
                             build_norm_layer(out_norm_cfg, num))
 
@@ -439,9 +451,11 @@ class VitBackbone(BaseBackbone):
         """The official initialisation, then ``init_cfg``.
 
         ``BaseModule.init_weights`` applies the ``init_cfg`` entries other
-        than ``Pretrained`` and logs what happened; a ``Pretrained``
-        checkpoint is loaded last by :meth:`load_pretrained`, which refuses
-        a half-loaded model. A second call does nothing.
+        than ``Pretrained`` and logs what happened; a ``Pretrained`` entry
+        is run last, by the loading layer's initializer
+        :data:`PRETRAINED_INIT` (official files converted, the fit checked
+        all or nothing: :mod:`vit_backbones.checkpoint.receive`), so that
+        nothing initialises over it. A second call does nothing.
         """
         if self._is_init:
             super().init_weights()  # mmengine warns and returns
@@ -458,40 +472,22 @@ class VitBackbone(BaseBackbone):
             super().init_weights()
         finally:
             self.init_cfg = original
-        for cfg in pretrained:
-            self.load_pretrained(cfg['checkpoint'], cfg.get('prefix'),
-                                 cfg.get('map_location', 'cpu'))
+        if pretrained:
+            from mmengine.model.weight_init import initialize
+            initialize(self, [dict(cfg, type=PRETRAINED_INIT)
+                              for cfg in pretrained])
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               *args, **kwargs):
-        """Load the backbone's part of ``state_dict`` (``prefix``-ed), all
-        of it or nothing.
+        """Rename the layers of an older layout (:attr:`RENAMED_LAYERS`)
+        before the state dict loads, as torch versions a module's state dict
+        (``BatchNorm``'s ``_version``): every route, ``load_state_dict``
+        included, takes an old checkpoint.
 
-        * The layers of an older layout (:attr:`RENAMED_LAYERS`) are renamed
-          first. A state dict without version metadata (converted files, a
-          prefix-stripped dict) counts as the oldest layout; only keys under
-          an old name are touched, so new files load unchanged.
-        * After the networks' load hooks (position tables resized, ViL's
-          classification layout adapted), every key of the backbone must
-          be there with its shape, but for the layers a classification
-          checkpoint lacks (output norms, pyramid). A missing key or a
-          shape mismatch raises :class:`~vit_backbones.converters.
-          CheckpointMismatchError` naming the keys, whatever ``strict`` the
-          caller passed (mmengine's ``load_checkpoint`` and mmpretrain's
-          ``get_model`` load with ``strict=False`` and only log), so no
-          route leaves a backbone half-loaded or random. Keys the backbone
-          does not have (a classifier's head, another layout's pyramid)
-          leave nothing random; the caller's ``strict`` decides, and
-          :meth:`load_pretrained` refuses them.
+        A state dict without version metadata (converted files, a
+        prefix-stripped dict) counts as the oldest layout; only keys under
+        an old name are touched, so new files load unchanged.
         """
-        from vit_backbones.converters.common import CheckpointMismatchError
-        from vit_backbones.converters.official import NETWORK_KEY
-        source = local_metadata.get(NETWORK_KEY)
-        name = type(self).__name__
-        if source is not None and source != name:
-            raise CheckpointMismatchError(
-                f'This is an official {source} checkpoint; it cannot be '
-                f'loaded into {name}.')
         version = local_metadata.get('version')
         for since, renames in sorted(self.RENAMED_LAYERS.items()):
             if version is not None and version >= since:
@@ -504,103 +500,6 @@ class VitBackbone(BaseBackbone):
                         state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       *args, **kwargs)
-        self._check_state_dict(
-            {k[len(prefix):]: v
-             for k, v in state_dict.items() if k.startswith(prefix)},
-            prefix)
-
-    def _check_state_dict(self, state_dict: dict, prefix: str = '') -> None:
-        """Raise unless ``state_dict`` (keys without ``prefix``) holds every
-        key and shape of the backbone (see :meth:`_load_from_state_dict`);
-        its other keys are listed in the message, with ``prefix``."""
-        from vit_backbones.converters.common import (CheckpointMismatchError,
-                                                     mismatch_message)
-        own = self.state_dict()
-        new = tuple(f'{name}.' for name in self._new_layers)
-        missing = [
-            k for k in own if k not in state_dict and not k.startswith(new)
-            and not k.endswith('num_batches_tracked')
-        ]
-        unexpected = [
-            k for k in state_dict
-            if k not in own and not OTHER_LAYOUT.match(k)
-        ]
-        shapes = [(k, tuple(v.shape), tuple(own[k].shape))
-                  for k, v in state_dict.items()
-                  if k in own and hasattr(v, 'shape')
-                  and v.shape != own[k].shape]
-        if not (missing or shapes):
-            return
-        missing = [prefix + k for k in missing]
-        unexpected = [prefix + k for k in unexpected]
-        shapes = [(prefix + k, *rest) for k, *rest in shapes]
-        raise CheckpointMismatchError(mismatch_message(
-            f'The checkpoint does not fit {type(self).__name__} '
-            f'({len(own)} keys):', missing, unexpected, shapes) +
-            '\nOnly the output norms and the pyramid may be missing '
-            '(classification checkpoints do not have them).')
-
-    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
-                        map_location='cpu') -> None:
-        """Load ``checkpoint`` (the ``prefix``-ed part of it): a file or a
-        URL, in the mmpretrain layout, a full mmpretrain/mmdet/mmseg
-        checkpoint, or an official file of this network (converted while it
-        loads, :mod:`vit_backbones.converters.official`; its prefix is
-        ``backbone.`` whatever ``prefix`` says).
-
-        The load is strict but for the layers a classification checkpoint
-        lacks (:meth:`_load_from_state_dict`); the new and the unused
-        layers are logged.
-        """
-        from mmengine.logging import print_log
-        from mmengine.runner.checkpoint import CheckpointLoader
-
-        from vit_backbones.converters.common import CheckpointMismatchError
-        from vit_backbones.converters.official import official_network_of
-        where = f'{checkpoint}' + (f' (prefix {prefix!r})' if prefix else '')
-        try:
-            loaded = CheckpointLoader.load_checkpoint(checkpoint,
-                                                      map_location)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(
-                f'{error} {self.MISSING_CHECKPOINT_HINT}'.strip()) from None
-        network = official_network_of(loaded)
-        if network is not None:
-            if network != type(self).__name__:
-                raise CheckpointMismatchError(
-                    f'{checkpoint} is an official {network} checkpoint; it '
-                    f'cannot be loaded into {type(self).__name__}.')
-            prefix = 'backbone.'
-        state_dict = loaded
-        if isinstance(state_dict, dict) and 'state_dict' in state_dict:
-            state_dict = state_dict['state_dict']
-        if prefix:
-            prefix = prefix if prefix.endswith('.') else prefix + '.'
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
-                          if k.startswith(prefix)}
-            if not state_dict:
-                raise CheckpointMismatchError(
-                    f'{checkpoint} has no key that starts with the prefix '
-                    f'{prefix!r}.')
-        try:
-            missing, unexpected = self.load_state_dict(state_dict,
-                                                       strict=False)
-        except CheckpointMismatchError as error:
-            raise CheckpointMismatchError(f'{where}: {error}') from None
-        foreign = [k for k in unexpected if not OTHER_LAYOUT.match(k)]
-        if foreign:
-            raise CheckpointMismatchError(
-                f'{where} does not fit {type(self).__name__}: unexpected keys '
-                f'({len(foreign)}): {foreign[:20]}. Only output norms and a '
-                'pyramid may be extra (another layout of the network has '
-                'them).')
-        how = f' (converted from the official {network} format)' \
-            if network else ''
-        print_log(
-            f'Loaded {where}{how}; new layers at their init: '
-            f'{sorted(missing)}; unused layers of the checkpoint: '
-            f'{sorted(unexpected)}',
-            logger='current')
 
     # ------------------------------------------------------------------
     # Training features

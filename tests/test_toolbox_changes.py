@@ -1,10 +1,12 @@
-"""What ``import vit_backbones`` changes in mmengine (vit_backbones.patches):
+"""What ``import vit_backbones`` changes in mmengine
+(vit_backbones.toolbox_changes):
 each change is made, named in the log as mmengine names its own, and can be
 undone; the URL loader downloads once for a distributed run."""
 import http.server
 import logging
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,7 +22,9 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 import vit_backbones  # noqa: F401
-from vit_backbones import patches, safe_load
+from vit_backbones import toolbox_changes
+from vit_backbones.checkpoint import files as safe_load
+from vit_backbones.checkpoint import receive
 
 
 def _loaders():
@@ -36,13 +40,72 @@ def test_import_makes_mmengine_load_through_the_safe_loaders():
 
 def test_loaders_can_be_undone_and_applied_again():
     try:
-        patches.undo()
+        toolbox_changes.undo()
         assert _loaders() == (mmengine_checkpoint.load_from_local,
                               mmengine_checkpoint.load_from_http,
                               mmengine_checkpoint.load_from_http)
     finally:
-        patches.apply()
+        toolbox_changes.apply()
     test_import_makes_mmengine_load_through_the_safe_loaders()
+
+
+def _checkpoint_to_model_holders():
+    from mmengine.runner import checkpoint, runner
+    return checkpoint, runner
+
+
+def test_checkpoint_to_model_is_wrapped_where_mmengine_holds_it():
+    """mmengine's ``_load_checkpoint_to_model`` is wrapped in both modules
+    that hold it (the runner imports it by name); undo gives back
+    mmengine's own function, apply wraps it once again. The wrapper relies
+    on mmengine's signature: this fails loudly when mmengine changes it."""
+    import inspect
+    holders = _checkpoint_to_model_holders()
+    wrapped = [module._load_checkpoint_to_model for module in holders]
+    for function in wrapped:
+        assert function.func is receive.load_checkpoint_to_model
+    original = wrapped[0].args[0]
+    assert wrapped[1].args[0] is original
+    assert list(inspect.signature(original).parameters) == [
+        'model', 'checkpoint', 'strict', 'logger', 'revise_keys']
+    try:
+        toolbox_changes.undo()
+        for module in holders:
+            assert module._load_checkpoint_to_model is original
+        toolbox_changes.apply()
+        toolbox_changes.apply()  # twice: still wrapped once
+        for module in holders:
+            assert module._load_checkpoint_to_model.args[0] is original
+    finally:
+        toolbox_changes.apply()
+
+
+def test_unpublished_scheme_can_be_undone():
+    from vit_backbones.model_zoo import UNPUBLISHED, load_from_unpublished
+    assert CheckpointLoader._schemes[UNPUBLISHED] is load_from_unpublished
+    try:
+        toolbox_changes.undo()
+        assert UNPUBLISHED not in CheckpointLoader._schemes
+    finally:
+        toolbox_changes.apply()
+    assert CheckpointLoader._schemes[UNPUBLISHED] is load_from_unpublished
+
+
+def test_every_change_is_in_the_table():
+    """Each change the module makes is a row of its docstring table, with
+    its undo, and apply/undo call them all."""
+    import inspect
+    doc = toolbox_changes.__doc__
+    source = inspect.getsource(toolbox_changes.apply) + \
+        inspect.getsource(toolbox_changes.undo)
+    for change, undo in (
+            ('use_safe_loaders', 'restore_mmengine_loaders'),
+            ('receive_in_backbones', 'restore_checkpoint_to_model'),
+            ('add_unpublished_scheme', 'remove_unpublished_scheme'),
+            ('resolve_fork_configs', 'restore_config_packages')):
+        assert re.search(rf':func:`{change}`, undone by\s+:func:`{undo}`',
+                         doc), change
+        assert change in source and undo in source
 
 
 def test_config_packages_can_be_undone_and_applied_again():
@@ -51,12 +114,12 @@ def test_config_packages_can_be_undone_and_applied_again():
     the original stack both leave the table as it is)."""
     table = config_utils.MODULE2PACKAGE
     before = dict(table)
-    changed = dict(patches._changed_packages)
+    changed = dict(toolbox_changes._changed_packages)
     try:
-        patches.undo()
+        toolbox_changes.undo()
         assert dict(table) == dict(before, **changed)
     finally:
-        patches.apply()
+        toolbox_changes.apply()
     assert dict(table) == before
 
 
@@ -69,10 +132,11 @@ def test_config_packages_resolve_for_forks(monkeypatch, tmp_path):
     cfg_file.write_text("_base_ = ['mmseg::_base_/models/fpn_r50.py']\n")
     with pytest.raises(ModuleNotFoundError):
         Config.fromfile(str(cfg_file))
-    assert patches.resolve_fork_configs() == {'mmseg': 'no-such-distribution'}
+    assert toolbox_changes.resolve_fork_configs() == {
+        'mmseg': 'no-such-distribution'}
     assert Config.fromfile(str(cfg_file)).model.type == 'EncoderDecoder'
     # Installed distributions and missing modules are left alone.
-    assert patches.resolve_fork_configs() == {}
+    assert toolbox_changes.resolve_fork_configs() == {}
     assert config_utils.MODULE2PACKAGE['mmagic'] == 'mmagic'
 
 

@@ -23,7 +23,8 @@ from helpers import DATA_ROOT, REPO_ROOT
 import vit_backbones  # noqa: F401
 from vit_backbones.converters import CheckpointMismatchError
 from vit_backbones.model_zoo import NoPublishedWeightsError
-from vit_backbones.safe_load import CheckpointDownloadError, cache_file_name
+from vit_backbones.checkpoint.files import (CheckpointDownloadError,
+                                            cache_file_name)
 
 
 def _fixture(path):
@@ -69,6 +70,16 @@ CASES = {
         zoo='vil-small_3rdparty_in1k',
         size=(64, 64)),
 }
+
+DHVT_ARCH = dict(embed_dims=48, num_layers=2, num_heads=3, patch_size=16)
+#: CASES and DHVT, which has no published weights to serve.
+ALL_CASES = dict(CASES, dhvt=dict(
+    official=lambda: _fixture('dhvt/official_tiny_in1k_p16.pth'),
+    backbone=dict(type='DHVT', arch=DHVT_ARCH),
+    channels=48,
+    cli=[],
+    size=(64, 64),
+    neck=None))  # DHVT's avg_featmap output is already a vector
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -119,22 +130,24 @@ def _publish(server, tmp_path, net):
     return server.url + case['path']
 
 
-def _cli_route(tmp_path, net):
-    """The converter CLI's file (the offline route)."""
+def _cli_route(tmp_path, net, ext='pth'):
+    """The converter CLI's file (the offline route), as ``.pth`` or
+    ``.safetensors``."""
+    case = ALL_CASES[net]
     script = osp.join(REPO_ROOT, 'tools', 'model_converters',
                       f'{net}_to_mmpretrain.py')
     spec = importlib.util.spec_from_file_location(f'{net}_cli', script)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    src, dst = tmp_path / 'src.pth', tmp_path / 'converted.pth'
-    torch.save(CASES[net]['official'](), str(src))
-    cli.main([str(src), str(dst), *CASES[net]['cli']])
+    src, dst = tmp_path / 'src.pth', tmp_path / f'converted.{ext}'
+    torch.save(case['official'](), str(src))
+    cli.main([str(src), str(dst), *case['cli']])
     return str(dst)
 
 
 def _classifier_config(net):
     from mmengine.config import Config
-    case = CASES[net]
+    case = ALL_CASES[net]
     return Config(dict(model=dict(
         type='ImageClassifier',
         backbone=case['backbone'],
@@ -158,14 +171,14 @@ def _backbone(net, checkpoint, prefix=None):
     init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
     if prefix:
         init_cfg['prefix'] = prefix
-    model = MODELS.build(dict(CASES[net]['backbone'], init_cfg=init_cfg))
+    model = MODELS.build(dict(ALL_CASES[net]['backbone'], init_cfg=init_cfg))
     model.init_weights()
     return model.eval()
 
 
 def _logits(model, net):
     torch.manual_seed(0)
-    x = torch.randn(1, 3, *CASES[net]['size'])
+    x = torch.randn(1, 3, *ALL_CASES[net]['size'])
     with torch.no_grad():
         return model(x, mode='tensor') if hasattr(model, 'head') else \
             model(x)
@@ -316,11 +329,12 @@ def _two_process_download(rank, url, torch_home, port, result):
                       WORLD_SIZE='2', LOCAL_RANK=str(rank))
     torch.distributed.init_process_group('gloo', rank=rank, world_size=2)
     try:
-        from mmengine.runner.checkpoint import CheckpointLoader
-
         import vit_backbones  # noqa: F401
-        checkpoint = CheckpointLoader.load_checkpoint(url, 'cpu')
-        result[rank] = sorted(checkpoint['state_dict'])[:3]
+        from vit_backbones.models import HATNet
+        backbone = HATNet(HAT_NET_ARCH, init_cfg=dict(type='Pretrained',
+                                                      checkpoint=url))
+        backbone.init_weights()
+        result[rank] = backbone.state_dict()['patch_embed.conv1.weight']
     finally:
         torch.distributed.destroy_process_group()
 
@@ -338,7 +352,9 @@ def test_two_processes_download_once(server, tmp_path):
         _two_process_download,
         args=(url, str(tmp_path / 'torch_home'), port, result), nprocs=2)
     assert server.hits['/' + CASES['hat_net']['path']] == before + 1
-    assert result[0] == result[1] and result[0][0].startswith('backbone.')
+    expected = CASES['hat_net']['official']()['model']['patch_embed.0.weight']
+    assert torch.equal(result[0], expected)
+    assert torch.equal(result[1], expected)
 
 
 # Dense configs whose variant has no official ImageNet weights; their
@@ -410,3 +426,204 @@ def test_a_missing_checkpoint_says_where_weights_come_from(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(missing) + '.*' +
                        re.escape(DHVT.MISSING_CHECKPOINT_HINT[:30])):
         model.init_weights()
+
+
+# --------------------------------------------------------------------------
+# A model that is not ours loads as mmengine alone loads it
+# --------------------------------------------------------------------------
+def _resnet(scope):
+    import importlib
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    torch.manual_seed(0)
+    return registry.build(dict(type='ResNet', depth=18))
+
+
+def _load_as_mmengine_alone(model, path, **kwargs):
+    """``load_checkpoint`` with every change of the package undone (its
+    safe reader and the receiving wrapper), then made again."""
+    from mmengine.runner import load_checkpoint
+
+    from vit_backbones import toolbox_changes
+    toolbox_changes.undo()
+    try:
+        return load_checkpoint(model, path, **kwargs)
+    finally:
+        toolbox_changes.apply()
+
+
+@pytest.fixture
+def no_conversion(monkeypatch):
+    """Fail on any trial conversion: a model that is not ours must not
+    make one."""
+    from vit_backbones.checkpoint import formats
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('a converter ran for a model that is not ours')
+
+    monkeypatch.setattr(formats, 'convert_as', refuse)
+
+
+@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet'])
+@pytest.mark.parametrize('content', ['resnet', 'official_hat_net'])
+def test_other_models_load_as_mmengine_alone_loads_them(
+        scope, content, tmp_path, no_conversion):
+    """A ResNet of mmpretrain or mmdet gets a plain state dict, or an
+    official HAT-Net file, through ``mmengine.runner.load_checkpoint``
+    exactly as without this package: the same returned checkpoint, the
+    same weights, no conversion."""
+    from mmengine.runner import load_checkpoint
+    source = _resnet(scope)
+    if content == 'resnet':
+        with torch.no_grad():
+            for param in source.parameters():
+                param.add_(1.)
+        state = source.state_dict()
+    else:
+        state = _fixture('hat_net/official_state_dict.pth')
+    path = str(tmp_path / 'weights.pth')
+    torch.save(state, path)
+    ours, alone = _resnet(scope), _resnet(scope)
+    returned = load_checkpoint(ours, path, strict=False)
+    expected = _load_as_mmengine_alone(alone, path, strict=False)
+    assert list(returned) == list(expected) == list(state)
+    for key in state:
+        assert torch.equal(returned[key], expected[key]), key
+    for (key, a), b in zip(ours.state_dict().items(),
+                           alone.state_dict().values()):
+        assert torch.equal(a, b), key
+    if content == 'resnet':
+        for key, value in state.items():
+            assert torch.equal(ours.state_dict()[key], value), key
+
+
+def test_an_official_file_is_converted_for_our_backbone_only(tmp_path):
+    """The same official HAT-Net file through the same ``load_checkpoint``:
+    converted into our HAT-Net, untouched for a ResNet."""
+    from mmengine.runner import load_checkpoint
+    from mmpretrain.registry import MODELS
+    path = str(tmp_path / 'HAT-Net_Tiny.pth')
+    torch.save(_fixture('hat_net/official_state_dict.pth'), path)
+    ours = MODELS.build(CASES['hat_net']['backbone'])
+    returned = load_checkpoint(ours, path, strict=True)
+    assert returned['meta']['network'] == 'HATNet'
+    official = _fixture('hat_net/official_state_dict.pth')
+    assert torch.equal(ours.state_dict()['patch_embed.conv1.weight'],
+                       official['patch_embed.0.weight'])
+    assert 'patch_embed.0.weight' in load_checkpoint(_resnet('mmpretrain'),
+                                                     path)
+
+
+# --------------------------------------------------------------------------
+# safetensors
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize('net', sorted(ALL_CASES))
+def test_safetensors_round_trip_equals_the_pth_route(net, tmp_path):
+    """The converter writes DST.safetensors as it writes DST.pth; both give
+    the same outputs through Pretrained and get_model, and the header says
+    which network it is."""
+    from mmpretrain import get_model
+
+    from vit_backbones.checkpoint import load_checkpoint_file
+    pth = _cli_route(tmp_path, net)
+    safetensors = _cli_route(tmp_path, net, ext='safetensors')
+    with open(safetensors, 'rb') as f:
+        assert b'pickle' not in f.read(64)  # a header, not a pickle
+    loaded = load_checkpoint_file(safetensors)
+    assert loaded['meta']['network'] == ALL_CASES[net]['backbone']['type']
+    expected = _logits(_backbone(net, pth, 'backbone.'), net)
+    _assert_same(_logits(_backbone(net, safetensors, 'backbone.'), net),
+                 expected)
+    reference = get_model(_classifier_config(net), pretrained=pth)
+    model = get_model(_classifier_config(net), pretrained=safetensors)
+    _assert_same(_logits(model, net), _logits(reference, net))
+
+
+def test_safetensors_url_downloads_once(server, hub, tmp_path):
+    """A .safetensors URL: downloaded once into the hub cache, then read
+    from it."""
+    safetensors = _cli_route(tmp_path, 'hat_net', ext='safetensors')
+    pth = _cli_route(tmp_path, 'hat_net')
+    path = 'weights/hat-net-tiny.safetensors'
+    server.files[path] = open(safetensors, 'rb').read()
+    url = server.url + path
+    expected = _logits(_backbone('hat_net', pth, 'backbone.'), 'hat_net')
+    for _ in range(2):
+        _assert_same(_logits(_backbone('hat_net', url, 'backbone.'),
+                             'hat_net'), expected)
+    assert server.hits['/' + path] == 1
+    assert sorted(os.listdir(hub)) == ['hat-net-tiny.safetensors']
+
+
+def test_truncated_safetensors_is_refused(server, hub, tmp_path):
+    from vit_backbones.checkpoint import (CheckpointFileError,
+                                          load_checkpoint_file)
+    safetensors = _cli_route(tmp_path, 'hat_net', ext='safetensors')
+    data = open(safetensors, 'rb').read()
+    for name in ('cut.safetensors', 'cut.bin'):  # the name does not matter
+        cut = tmp_path / name
+        cut.write_bytes(data[:len(data) - 100])
+        with pytest.raises(CheckpointFileError,
+                           match='not a complete safetensors file'):
+            load_checkpoint_file(str(cut))
+        with pytest.raises(CheckpointFileError,
+                           match='not a complete safetensors file'):
+            _backbone('hat_net', str(cut), 'backbone.')
+    server.files['cut/hat-net.safetensors'] = data[:len(data) - 100]
+    with pytest.raises(CheckpointDownloadError,
+                       match='hat-net.safetensors is incomplete'):
+        _backbone('hat_net', server.url + 'cut/hat-net.safetensors')
+    assert not hub.exists() or os.listdir(hub) == []
+
+
+@pytest.mark.parametrize('case', ['missing', 'shape'])
+def test_safetensors_that_does_not_fit_names_the_keys(case, tmp_path):
+    from mmengine.runner import load_checkpoint
+    from mmpretrain import get_model
+
+    from vit_backbones.checkpoint import (load_checkpoint_file,
+                                          save_checkpoint)
+    loaded = load_checkpoint_file(
+        _cli_route(tmp_path, 'hat_net', ext='safetensors'))
+    state = loaded['state_dict']
+    key = 'backbone.stages.1.blocks.0.attn.qkv.weight'
+    if case == 'missing':
+        del state[key]
+    else:
+        state[key] = state[key][:-1]
+    path = str(tmp_path / 'bad.safetensors')
+    save_checkpoint(state, path, loaded['meta'])
+    with pytest.raises(CheckpointMismatchError,
+                       match=re.escape(key[len('backbone.'):])):
+        _backbone('hat_net', path, 'backbone.')
+    with pytest.raises(CheckpointMismatchError, match=re.escape(key)):
+        load_checkpoint(get_model(_classifier_config('hat_net')), path)
+
+
+def test_safetensors_header_carries_the_layout_version(tmp_path):
+    """A DHVT state dict of the version-1 layout (``ln1``, renamed
+    ``norm``) keeps its version through safetensors and is migrated on
+    load; the version-2 file loads unchanged."""
+    from mmpretrain.registry import MODELS
+
+    from vit_backbones.checkpoint import (load_checkpoint_file,
+                                          save_checkpoint)
+    from vit_backbones.models import DHVT
+    source = MODELS.build(dict(type='DHVT', arch=DHVT_ARCH))
+    state = source.state_dict()
+    assert state._metadata['']['version'] == DHVT._version == 2
+    old = type(state)((k.replace('norm.', 'ln1.') if k.startswith('norm.')
+                       else k, v) for k, v in state.items())
+    old._metadata = type(state._metadata)(
+        (name, dict(entry)) for name, entry in state._metadata.items())
+    old._metadata['']['version'] = 1
+    assert any(k.startswith('ln1.') for k in old)
+    for layout, weights in (('old', old), ('new', state)):
+        path = str(tmp_path / f'{layout}.safetensors')
+        save_checkpoint(weights, path, dict(network='DHVT'))
+        read = load_checkpoint_file(path)['state_dict']
+        assert read._metadata['']['version'] == (1 if layout == 'old' else 2)
+        model = MODELS.build(dict(type='DHVT', arch=DHVT_ARCH, init_cfg=dict(
+            type='Pretrained', checkpoint=path)))
+        model.init_weights()
+        for key, value in state.items():
+            assert torch.equal(model.state_dict()[key], value), (layout, key)

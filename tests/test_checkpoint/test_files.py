@@ -12,10 +12,10 @@ import pytest
 import torch
 from helpers import REPO_ROOT
 
-from vit_backbones.converters.common import save_checkpoint
-from vit_backbones.safe_load import (CheckpointFileError,
-                                     UnsafeCheckpointError,
-                                     load_checkpoint_file)
+from vit_backbones.checkpoint.files import (CheckpointFileError,
+                                            UnsafeCheckpointError,
+                                            load_checkpoint_file,
+                                            save_checkpoint)
 
 TINY_CLS = osp.join(REPO_ROOT, 'tests/data/configs/tiny_cls.py')
 
@@ -193,3 +193,17 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint({'w': torch.ones(1)}, dst)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('content', ['random', 'pickle'])
+def test_a_file_that_is_no_checkpoint_says_so(tmp_path, content):
+    """Random bytes or a pickle torch did not write are not "unsafe": they
+    are no checkpoint, and the message says that."""
+    import pickle
+    path = tmp_path / 'weights.pth'
+    path.write_bytes(os.urandom(4096) if content == 'random'
+                     else pickle.dumps({'a': 1}, protocol=4))
+    with pytest.raises(CheckpointFileError,
+                       match='is not a checkpoint: neither a torch.save '
+                       'file nor a safetensors file'):
+        load_checkpoint_file(str(path))
