@@ -246,27 +246,6 @@ def test_halo_is_gathered_again_in_backward(monkeypatch):
     assert len(calls) == 6  # inference: nothing to save, nothing again
 
 
-@pytest.mark.parametrize('g', [0, 2])
-@pytest.mark.parametrize('hw', [(7, 5), (3, 3), (1, 4)])
-def test_halo_backward_equals_autograd_of_the_gather(g, hw):
-    """The halo gather's own backward (nine shifted adds) gives autograd's
-    gradients of the same gather, for the map and the global tokens."""
-    from vit_backbones.models.utils.longformer import (
-        _gather_full_halo, gather_halo)
-    x = torch.randn(2, 3, *hw, 4, dtype=torch.float64, requires_grad=True)
-    extra = torch.randn(2, 3, g, 4, dtype=torch.float64,
-                        requires_grad=True) if g else None
-    inputs = [x] + ([extra] if g else [])
-    weight = torch.randn_like(gather_halo(x, 3, None, extra))
-    own = torch.autograd.grad(
-        (gather_halo(x, 3, None, extra) * weight).sum(), inputs)
-    plain = torch.autograd.grad(
-        (_gather_full_halo(x, 3, extra) * weight).sum(), inputs)
-    assert len(own) == len(plain) == len(inputs)
-    for a, b in zip(own, plain):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
-
-
 def test_full_attention_any_size():
     attn = ViLAttention(16, 2, num_global_tokens=1, attn_type='full',
                         feat_size=(4, 4))
@@ -397,30 +376,3 @@ def test_state_dict_adaptation_hook():
     rpb_dst.load_state_dict(rpb_src.state_dict())
     assert rpb_dst.stages[3].blocks[0].attn.\
         local_relative_position_bias_table.shape == (121, 4)
-
-
-def test_random_shift_hook():
-    from types import SimpleNamespace
-
-    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
-
-    from vit_backbones.engine.hooks import ViLRandomShiftHook
-    model = ViL(TINY, random_shift=True)
-    attn = model.stages[0].blocks[0].attn
-    for loop, attr in ((EpochBasedTrainLoop, 'epoch'),
-                       (IterBasedTrainLoop, 'iter')):
-        model.set_random_shift(True)
-        hook = ViLRandomShiftHook(switch_ratio=0.75)
-        runner = SimpleNamespace(
-            model=model, train_loop=loop.__new__(loop), epoch=0, iter=0,
-            max_epochs=8, max_iters=8)
-        call = (lambda: hook.before_train_epoch(runner)) if attr == \
-            'epoch' else (lambda: hook.before_train_iter(runner, 0))
-        setattr(runner, attr, 5)
-        call()
-        assert attn.random_shift
-        setattr(runner, attr, 6)
-        call()
-        assert not attn.random_shift
-    with pytest.raises(ValueError, match='switch_ratio'):
-        ViLRandomShiftHook(1.5)

@@ -1,14 +1,12 @@
+"""The shared attention layers (vit_backbones.models.utils.attention): the
+matmul and SDPA paths agree, the CPU dispatch, masks."""
 import pytest
 import torch
 
-from vit_backbones.models.backbones.base import normalize_indices, resolve_arch
 from vit_backbones.models.utils import (MultiheadSelfAttention,
-                                        SimpleFeaturePyramid,
                                         attention_as_matmul, bool_mask_to_bias,
-                                        check_input, resize_pos_embed_1d,
-                                        resize_rel_pos_table,
                                         scaled_dot_product_attention,
-                                        square_grid_side, use_matmul_path)
+                                        use_matmul_path)
 from vit_backbones.models.utils.attention import (BF16_MATMUL_MAX_KEYS,
                                                   MATMUL_MAX_KEYS,
                                                   cpu_has_bf16_dot_products)
@@ -158,47 +156,6 @@ def test_fully_masked_rows_are_finite(dtype, matmul):
         out[:, :, 3], v[:, :, 0], rtol=1e-2, atol=1e-2)
 
 
-def test_simple_feature_pyramid():
-    pyramid = SimpleFeaturePyramid(8, scales=(4, 2, 1, 0.5))
-    maps = [torch.randn(1, 8, 6, 10) for _ in range(4)]
-    outs = pyramid(maps)
-    assert [tuple(o.shape[-2:]) for o in outs] == [(24, 40), (12, 20),
-                                                   (6, 10), (3, 5)]
-    with pytest.raises(ValueError, match='expects 4 maps'):
-        pyramid(maps[:3])
-    with pytest.raises(ValueError, match='Unsupported pyramid scale'):
-        SimpleFeaturePyramid(8, scales=(3, ))
-    ln = SimpleFeaturePyramid(8, scales=(4, ), norm_cfg=dict(type='LN2d'))
-    assert ln([maps[0]])[0].shape == (1, 8, 24, 40)
-
-
-def test_check_input():
-    check_input(torch.zeros(1, 3, 8, 8), 3, (8, 8))
-    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
-        check_input(torch.zeros(3, 8, 8), 3)
-    with pytest.raises(ValueError, match='expects 3 input channels'):
-        check_input(torch.zeros(1, 1, 8, 8), 3)
-    with pytest.raises(ValueError, match='at least 16x16'):
-        check_input(torch.zeros(1, 3, 8, 20), 3, (16, 16))
-
-
-def test_pyramid_output_size_rule():
-    """Odd grids: ceil-mode pools keep the border, up-sampled levels are
-    cropped to ceil(H / stride) of the image."""
-    pyramid = SimpleFeaturePyramid(8, scales=(4, 2, 1, 0.5, 0.25))
-    maps = [torch.randn(1, 8, 7, 9) for _ in range(5)]  # a 97x131 image
-    outs = pyramid(maps, image_size=(97, 131), in_strides=[16] * 5)
-    assert [tuple(o.shape[-2:]) for o in outs] == [
-        (25, 33), (13, 17), (7, 9), (4, 5), (2, 3)]
-    full = pyramid(maps)
-    torch.testing.assert_close(outs[0], full[0][..., :25, :33])
-    torch.testing.assert_close(
-        outs[3], torch.nn.functional.max_pool2d(
-            torch.nn.functional.pad(maps[3], (0, 1, 0, 1), 'replicate'), 2))
-    with pytest.raises(ValueError, match='one input stride per map'):
-        pyramid(maps, image_size=(97, 131))
-
-
 def test_multihead_self_attention():
     torch.manual_seed(0)
     attn = MultiheadSelfAttention(16, 2).eval()
@@ -209,30 +166,3 @@ def test_multihead_self_attention():
     torch.testing.assert_close(attn(x), ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match='divisible by num_heads'):
         MultiheadSelfAttention(16, 3)
-
-
-def test_position_helpers():
-    assert square_grid_side(196) == 14
-    with pytest.raises(ValueError, match='not a square grid'):
-        square_grid_side(97, 'pools.0.pos_embed')
-    table = torch.arange(6.).reshape(1, 3, 2)
-    assert resize_pos_embed_1d(table, 3) is table
-    resized = resize_pos_embed_1d(table, 5)
-    assert resized.shape == (1, 5, 2)
-    torch.testing.assert_close(resized[0, [0, -1]], table[0, [0, -1]])
-    rel = torch.randn(9, 2)
-    assert torch.equal(resize_rel_pos_table(rel, (3, 3), (3, 3)), rel)
-    assert resize_rel_pos_table(rel, (3, 3), (5, 7)).shape == (35, 2)
-
-
-def test_resolve_arch_and_indices():
-    zoo = {'t': dict(a=1), 'tiny': dict(a=1)}
-    assert resolve_arch('Tiny', zoo, ['a'], 'Net') == dict(a=1)
-    with pytest.raises(ValueError, match=r"Choose one of \['t', 'tiny'\]"):
-        resolve_arch('huge', zoo, ['a'], 'Net')
-    with pytest.raises(KeyError, match=r"misses the keys \['b'\]"):
-        resolve_arch(dict(a=1), zoo, ['a', 'b'], 'Net')
-    assert normalize_indices(-1, 4) == [3]
-    assert normalize_indices((0, -2), 4) == [0, 2]
-    with pytest.raises(ValueError, match='out of range'):
-        normalize_indices(4, 4)
