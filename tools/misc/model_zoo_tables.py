@@ -1,10 +1,11 @@
-"""Write the model tables of the top-level README from the metafiles.
+"""Write the model tables of docs/model_zoo.md from the metafiles.
 
-    python tools/misc/readme_model_tables.py           # rewrite README.md
-    python tools/misc/readme_model_tables.py --check   # exit 1 if out of date
+    python tools/misc/model_zoo_tables.py           # rewrite docs/model_zoo.md
+    python tools/misc/model_zoo_tables.py --check   # exit 1 if out of date
 
 The tables sit between ``<!-- MODEL TABLES -->`` and
-``<!-- /MODEL TABLES -->``; one table per collection of ``model-index.yml``,
+``<!-- /MODEL TABLES -->`` of docs/model_zoo.md (the README links there and
+stays short); one table per collection of ``model-index.yml``,
 one row per model: task, dataset, parameters, FLOPs, the metrics with where
 they come from, the config and the weights (ours, or the official files that
 ``get_model(name, pretrained=True)`` downloads and converts while loading).
@@ -16,6 +17,10 @@ import sys
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The page that holds the tables, relative to the repository root; the
+#: tables' links are relative to its folder.
+PAGE = 'docs/model_zoo.md'
+LINK_PREFIX = '../'
 BEGIN, END = '<!-- MODEL TABLES -->', '<!-- /MODEL TABLES -->'
 METRIC_NAMES = {
     'Top 1 Accuracy': 'top-1',
@@ -104,7 +109,7 @@ def render(root=ROOT):
         lines += [
             f'### {name}', '',
             f'[{collection["Paper"]["Title"]}]({collection["Paper"]["URL"]})'
-            f' · details: [{readme}]({readme})', '',
+            f' · details: [{readme}]({LINK_PREFIX}{readme})', '',
             '| model | task | dataset | params (M) | FLOPs (G) | reported '
             'FLOPs (G) | metrics (source) | weights |',
             '|---|---|---|---:|---:|---|---|---|'
@@ -115,7 +120,7 @@ def render(root=ROOT):
             flops = meta.get('FLOPs')
             lines.append(
                 '| [{}]({}) | {} | {} | {} | {} | {} | {} | {} |'.format(
-                    model['Name'], model['Config'], _task(model),
+                    model['Name'], LINK_PREFIX + model['Config'], _task(model),
                     _dataset(model), f'{params / 1e6:.2f}' if params else '-',
                     f'{flops / 1e9:.2f}' if flops else '-',
                     _reported_flops(model), _metrics(model),
@@ -124,9 +129,9 @@ def render(root=ROOT):
     return '\n'.join(lines)
 
 
-def updated_readme(text, tables):
+def updated_page(text, tables):
     if BEGIN not in text:
-        raise SystemExit(f'README.md has no {BEGIN} marker')
+        raise SystemExit(f'{PAGE} has no {BEGIN} marker')
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1] if END in rest else rest
     return f'{head}{BEGIN}\n{tables}\n{END}{tail}'
@@ -135,18 +140,18 @@ def updated_readme(text, tables):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--check', action='store_true',
-                        help='exit 1 when README.md is out of date')
+                        help=f'exit 1 when {PAGE} is out of date')
     args = parser.parse_args()
-    path = osp.join(ROOT, 'README.md')
+    path = osp.join(ROOT, PAGE)
     with open(path) as f:
         text = f.read()
-    new = updated_readme(text, render())
+    new = updated_page(text, render())
     if args.check:
         if new != text:
-            print('README.md model tables are out of date; run '
-                  'python tools/misc/readme_model_tables.py')
+            print(f'{PAGE} model tables are out of date; run '
+                  'python tools/misc/model_zoo_tables.py')
             sys.exit(1)
-        print('README.md model tables are up to date')
+        print(f'{PAGE} model tables are up to date')
         return
     with open(path, 'w') as f:
         f.write(new)
