@@ -225,3 +225,21 @@ def test_the_readme_stays_short():
         lines = f.read().splitlines()
     assert len(lines) <= 300, (
         f'README.md has {len(lines)} lines; move detail to docs/')
+
+
+def test_the_one_write_into_mmpretrains_table_reaches_get_model():
+    """model_zoo._mark_unpublished writes ModelHub._models_dict, mmpretrain's
+    private table: this fails when mmpretrain keeps it elsewhere, or when
+    get_model stops reading the weights from it."""
+    from mmpretrain.apis import ModelHub
+
+    import vit_backbones  # noqa: F401
+    from vit_backbones.model_zoo import (UNPUBLISHED, NoPublishedWeightsError,
+                                         _registered_models)
+    assert isinstance(ModelHub._models_dict, dict)
+    name = 'hat-net-tiny_8xb128_in1k'
+    assert _registered_models()[name].weights == UNPUBLISHED + name
+    assert ModelHub.get(name).weights == UNPUBLISHED + name
+    from mmpretrain import get_model
+    with pytest.raises(NoPublishedWeightsError, match=name):
+        get_model(name, pretrained=True)

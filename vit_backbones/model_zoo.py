@@ -110,15 +110,30 @@ def load_from_unpublished(filename: str, map_location=None):
 
 
 def _registered_models() -> dict:
-    """mmpretrain's table of registered model metainfo, by lower-case name.
+    """mmpretrain's table of registered model metainfo, by lower-case name
+    (read only: :func:`_mark_unpublished` is the one place that writes).
 
-    ``ModelHub.get`` returns a deep copy with the config parsed; the
-    ``weights`` of our entries are set in the table itself, which
-    mmpretrain 1.x (and its onedl fork) keep in ``ModelHub._models_dict``
-    (tests/test_model_zoo.py checks that ``get_model`` sees the change).
+    mmpretrain 1.x (and its onedl fork) keep it in ``ModelHub._models_dict``;
+    ``ModelHub.get`` returns a deep copy with the config parsed, one model
+    at a time.
     """
     from mmpretrain.apis import ModelHub
     return ModelHub._models_dict
+
+
+def _mark_unpublished(name: str) -> None:
+    """Point the registered weights of ``name`` at :data:`UNPUBLISHED`.
+
+    This is the package's one write into mmpretrain's private table: its
+    public ``register_model_index`` takes ``Weights`` from the metafile,
+    which says ``null`` for a model without weights (the truth, for mim and
+    the tables), and mmpretrain then hands back a random model for
+    ``get_model(name, pretrained=True)`` with only a warning. No public call
+    changes a registered model's weights. ``tests/test_model_zoo.py`` fails
+    loudly when mmpretrain keeps the table elsewhere or ``get_model`` stops
+    reading it.
+    """
+    _registered_models()[name].weights = UNPUBLISHED + name
 
 
 _registered = False
@@ -149,9 +164,8 @@ def register_models(path: Optional[str] = None) -> int:
                              'registered in mmpretrain.')
         ModelHub.register_model_index(metafile, config_prefix=root)
         for name in names:
-            model = _registered_models()[name]
-            if not model.weights:
-                model.weights = UNPUBLISHED + name
+            if not _registered_models()[name].weights:
+                _mark_unpublished(name)
         count += len(names)
     _registered = True
     return count

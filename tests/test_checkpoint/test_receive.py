@@ -627,3 +627,46 @@ def test_safetensors_header_carries_the_layout_version(tmp_path):
         model.init_weights()
         for key, value in state.items():
             assert torch.equal(model.state_dict()[key], value), (layout, key)
+
+
+def _runner_load(model, path):
+    """``Runner.load_checkpoint`` (``load_from``, ``--resume``'s weights,
+    the toolboxes' ``tools/test.py``) on ``model``, without building a
+    whole runner."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MMLogger
+    from mmengine.runner import Runner
+    runner = SimpleNamespace(model=model, call_hook=lambda *a, **k: None,
+                             logger=MMLogger.get_current_instance())
+    return Runner.load_checkpoint(runner, path)
+
+
+@pytest.mark.parametrize('file', ['official', 'safetensors'])
+def test_load_from_converts_and_reads_safetensors_for_our_models(
+        file, tmp_path):
+    """The runner's route: an official file converted, or a safetensors
+    file read, into a classifier that holds our backbone, equal to the
+    converter's .pth."""
+    from mmpretrain import get_model
+    reference = get_model(_classifier_config('hat_net'),
+                          pretrained=_cli_route(tmp_path, 'hat_net'))
+    if file == 'official':
+        path = str(tmp_path / 'HAT-Net_Tiny.pth')
+        torch.save(CASES['hat_net']['official'](), path)
+    else:
+        path = _cli_route(tmp_path, 'hat_net', ext='safetensors')
+    model = get_model(_classifier_config('hat_net'))
+    _runner_load(model, path)
+    _assert_same(_logits(model, 'hat_net'), _logits(reference, 'hat_net'))
+
+
+def test_load_from_leaves_other_models_alone(tmp_path, no_conversion):
+    path = str(tmp_path / 'HAT-Net_Tiny.pth')
+    torch.save(_fixture('hat_net/official_state_dict.pth'), path)
+    resnet = _resnet('mmdet')
+    before = {k: v.clone() for k, v in resnet.state_dict().items()}
+    returned = _runner_load(resnet, path)
+    assert 'patch_embed.0.weight' in returned
+    for key, value in resnet.state_dict().items():
+        assert torch.equal(value, before[key]), key
