@@ -78,15 +78,6 @@ def as_backbone_format(backbone: VitBackbone, checkpoint, source: str):
     return official_checkpoint(network, state_dict, source)
 
 
-def converted_network(checkpoint) -> Optional[str]:
-    """The network an official file was converted from
-    (:func:`as_backbone_format`), or None."""
-    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    if isinstance(meta, dict) and 'converted_from' in meta:
-        return meta.get('network')
-    return None
-
-
 # ---------------------------------------------------------------------------
 # Check (a load hook, added for the time of one load)
 # ---------------------------------------------------------------------------
@@ -190,11 +181,14 @@ def load_pretrained(backbone: VitBackbone,
     except FileNotFoundError as error:
         raise FileNotFoundError(
             f'{error} {backbone.MISSING_CHECKPOINT_HINT}'.strip()) from None
-    loaded = as_backbone_format(backbone, loaded, checkpoint)
-    network = converted_network(loaded)
+    converted = as_backbone_format(backbone, loaded, checkpoint)
+    # Only a conversion made here is an official file; a file our CLI
+    # converted earlier names its network in meta too, and keeps the
+    # caller's prefix.
+    network = name if converted is not loaded else None
     if network is not None:
         prefix = 'backbone.'
-    state_dict = _state_dict_of(loaded)
+    state_dict = _state_dict_of(converted)
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         state_dict = _with_prefix(state_dict, prefix)
@@ -279,8 +273,9 @@ def _to_model_layout(checkpoint, converted: dict, model,
 def load_checkpoint_to_model(original, model, checkpoint, *args, **kwargs):
     """mmengine's ``_load_checkpoint_to_model`` (``original``), for a
     model that holds one of our backbones: an official file of its network
-    converted to the model's layout, the fit checked all or nothing (see the module docstring). Any other model is
-    handed to ``original`` untouched."""
+    converted to the model's layout, the fit checked all or nothing (see
+    the module docstring). Any other model is handed to ``original``
+    untouched."""
     backbones = _backbones_of(model)
     if not backbones:
         return original(model, checkpoint, *args, **kwargs)
